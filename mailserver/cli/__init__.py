@@ -1,0 +1,1 @@
+"""The `salus` command line: one module per command group."""

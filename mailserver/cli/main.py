@@ -1,0 +1,24 @@
+"""The `salus` root command and the groups attached to it."""
+
+from __future__ import annotations
+
+import click
+
+from mailserver.cli.audit import audit
+from mailserver.cli.db import db
+from mailserver.cli.init import init
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="salus")
+def salus() -> None:
+    """Salus: secure health messaging in a closed trust space."""
+
+
+salus.add_command(init)
+salus.add_command(db)
+salus.add_command(audit)
+
+
+def main() -> None:
+    salus(prog_name="salus")

@@ -1,0 +1,196 @@
+"""The append-only, hash-chained audit trail (DESIGN section 8, "Every action is traced").
+
+Each entry records who did what to which object, with what result and from where; never
+message content. Entry n stores `hash = SHA-256(prev_hash || canonical(entry))`, and a
+single-row head table holds the last sequence number and hash. Appending locks the head
+row (`FOR UPDATE` on PostgreSQL; SQLite has one writer), so entries written by several
+nodes still form one chain. `verify` walks the chain and names the first broken link.
+
+Callers append inside their own write transaction, so an action and its audit entry
+commit or roll back together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import BigInteger, Integer, String, Text, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.base import Base, UtcDateTime, utcnow
+from storage.database import Database
+from storage.errors import AuditChainBroken
+
+GENESIS = "0" * 64
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(400))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    object: Mapped[str] = mapped_column(String(1000), index=True)
+    result: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(255), default="")
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64), default=GENESIS)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """What to record. `detail` holds identifiers and reasons only, never content."""
+
+    actor: str
+    action: str
+    object: str
+    result: str
+    source: str = ""
+    detail: Mapping[str, Any] | None = None
+
+
+def _canonical(seq: int, at: dt.datetime, e: AuditEntry | AuditEvent, detail: str) -> bytes:
+    body = {
+        "seq": seq,
+        "at": at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "actor": e.actor,
+        "action": e.action,
+        "object": e.object,
+        "result": e.result,
+        "source": e.source,
+        "detail": detail,
+    }
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _link(prev_hash: str, canonical: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
+
+
+async def append(session: AsyncSession, *events: AuditEvent) -> None:
+    """Add entries to the chain inside the caller's write transaction."""
+    if not events:
+        return
+    head = (
+        await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(id=1, seq=0, hash=GENESIS)
+        session.add(head)
+    seq, prev = head.seq, head.hash
+    for event in events:
+        seq += 1
+        at = utcnow()
+        detail = json.dumps(dict(event.detail or {}), sort_keys=True, ensure_ascii=False)
+        digest = _link(prev, _canonical(seq, at, event, detail))
+        session.add(
+            AuditEntry(
+                seq=seq,
+                at=at,
+                actor=event.actor,
+                action=event.action,
+                object=event.object,
+                result=event.result,
+                source=event.source,
+                detail=detail,
+                prev_hash=prev,
+                hash=digest,
+            )
+        )
+        prev = digest
+    head.seq, head.hash = seq, prev
+    await session.flush()
+
+
+async def record(db: Database, *events: AuditEvent) -> None:
+    """Append in a transaction of its own (for actions that write nothing else)."""
+    async with db.write() as session:
+        await append(session, *events)
+
+
+async def verify(db: Database, batch: int = 5000) -> int:
+    """Walk the whole chain; return the number of entries, or raise AuditChainBroken.
+
+    Entries removed by the retention policy leave the first kept entry pointing at a
+    hash we no longer have: the chain is checked from the first kept entry on, and the
+    head must match the last entry.
+    """
+    count = 0
+    prev: str | None = None
+    expected_seq: int | None = None
+    async for entry in _entries(db, None, batch):
+        if expected_seq is not None and entry.seq != expected_seq:
+            raise AuditChainBroken(entry.seq, f"entry {expected_seq} is missing")
+        if prev is not None and entry.prev_hash != prev:
+            raise AuditChainBroken(entry.seq, "does not link to the previous entry")
+        if (
+            _link(entry.prev_hash, _canonical(entry.seq, entry.at, entry, entry.detail))
+            != entry.hash
+        ):
+            raise AuditChainBroken(entry.seq, "content does not match its hash (altered)")
+        prev, expected_seq = entry.hash, entry.seq + 1
+        count += 1
+    async with db.read() as session:
+        head = (await session.execute(select(AuditHead))).scalar_one_or_none()
+    if head is not None and head.seq != 0 and (head.hash != prev or head.seq + 1 != expected_seq):
+        raise AuditChainBroken(
+            head.seq, "the chain head does not match the last entry (entries removed)"
+        )
+    return count
+
+
+async def export(db: Database, since: dt.datetime | None = None) -> AsyncIterator[dict[str, Any]]:
+    """Entries as plain dicts, oldest first."""
+    async for e in _entries(db, since, 5000):
+        yield {
+            "seq": e.seq,
+            "at": e.at.isoformat(),
+            "actor": e.actor,
+            "action": e.action,
+            "object": e.object,
+            "result": e.result,
+            "source": e.source,
+            "detail": json.loads(e.detail),
+            "hash": e.hash,
+        }
+
+
+async def _entries(
+    db: Database, since: dt.datetime | None, batch: int
+) -> AsyncIterator[AuditEntry]:
+    last = 0
+    while True:
+        query = (
+            select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
+        )
+        if since is not None:
+            query = query.where(AuditEntry.at >= since)
+        async with db.read() as session:
+            rows = list((await session.execute(query)).scalars())
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        last = rows[-1].seq
+
+
+async def purge_before(session: AsyncSession, cutoff: dt.datetime) -> int:
+    """Remove entries older than `cutoff` (retention); the caller audits the purge."""
+    result = await session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,117 @@
+"""Async engines and sessions for SQLite (embedded default) and PostgreSQL (production).
+
+SQLite is a single-writer database: writes go through one connection with `BEGIN
+IMMEDIATE`, serialised in-process by a lock and across processes by `busy_timeout`, so a
+writer never meets "database is locked" halfway through a transaction (PITFALLS "SQLite as
+a queue"). WAL lets readers run beside it; `synchronous=FULL` makes a commit durable before
+it returns, which is what a 250 promises. PostgreSQL uses one pooled engine for both.
+
+Driver failures that mean "try again later" (database down, disk full, lock timeout) are
+mapped to `StorageUnavailable` at this boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from storage.errors import StorageUnavailable
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_UNAVAILABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
+
+
+def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver: we emit BEGIN ourselves.
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+class Database:
+    """The handle every part of Salus gets: `read()` and `write()` sessions."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
+            self._read_engine = _sqlite_engine(url, begin="BEGIN", pool_size=pool_size)
+        else:
+            self.engine = create_async_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+            self._read_engine = self.engine
+        self._write_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+
+    @property
+    def is_postgres(self) -> bool:
+        return not self.is_sqlite
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session in one write transaction, committed when the block exits cleanly."""
+        lock = self._write_lock or contextlib.nullcontext()
+        async with lock, self._transaction(self._write_sessions) as session:
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads; anything it writes is rolled back."""
+        try:
+            async with self._read_sessions() as session:
+                yield session
+        except _UNAVAILABLE as exc:
+            raise StorageUnavailable(_describe(exc)) from exc
+
+    @asynccontextmanager
+    async def _transaction(
+        self, factory: async_sessionmaker[AsyncSession]
+    ) -> AsyncIterator[AsyncSession]:
+        try:
+            async with factory() as session, session.begin():
+                yield session
+        except _UNAVAILABLE as exc:
+            raise StorageUnavailable(_describe(exc)) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StorageUnavailable(_describe(exc)) from exc
+            raise
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self._read_engine is not self.engine:
+            await self._read_engine.dispose()
+
+
+def _describe(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return f"database unavailable: {type(orig).__name__}: {str(orig).splitlines()[0] if str(orig) else ''}"

@@ -1,0 +1,22 @@
+"""crypto key store
+
+Tables owned by crypto/keystore.py (mailbox keys, certificates, CRL state).
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Filled in by the owning package's first commit of tables."""
+
+
+def downgrade() -> None:
+    """Mirror of upgrade()."""
