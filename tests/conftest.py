@@ -92,3 +92,23 @@ def free_port() -> Iterator[int]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     yield port
+
+
+@pytest.fixture(scope="session")
+def test_ca() -> object:
+    from tests.certs import make_ca  # noqa: PLC0415
+
+    return make_ca()
+
+
+@pytest.fixture
+def server_tls(tmp_path: Path, test_ca: object) -> object:
+    """A server certificate for 127.0.0.1 / localhost from the throwaway CA, as TlsMaterial."""
+    from mailserver.tls import TlsMaterial  # noqa: PLC0415
+    from tests.certs import Issued, issue_leaf  # noqa: PLC0415
+
+    assert isinstance(test_ca, Issued)
+    leaf = issue_leaf(test_ca, "mail.salus.test", dns=("mail.salus.test", "localhost"))
+    cert, key = leaf.write(tmp_path, "server")
+    (tmp_path / "ca.crt").write_bytes(test_ca.cert_pem)
+    return TlsMaterial(cert, key)

@@ -7,6 +7,7 @@ import click
 from mailserver.cli.audit import audit
 from mailserver.cli.db import db
 from mailserver.cli.init import init
+from mailserver.cli.serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,6 +19,7 @@ def salus() -> None:
 salus.add_command(init)
 salus.add_command(db)
 salus.add_command(audit)
+salus.add_command(serve)
 
 
 def main() -> None:

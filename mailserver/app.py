@@ -1,0 +1,92 @@
+"""The app that `salus serve` runs: shared resources (settings, database, TLS contexts)
+and the list of services (listeners, delivery workers) started and stopped together.
+
+Start order is the list order; stop is the reverse. SIGTERM/SIGINT drain: every service
+first stops accepting, then finishes or refuses what is in flight (SMTP answers 421).
+SIGHUP reloads the TLS certificate into the live contexts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from config.settings import Settings
+from crypto import service_key
+from crypto.at_rest import AtRestCipher
+from mailserver.tls import ReloadableContexts, TlsMaterial
+from storage import migrate
+from storage.database import Database
+
+
+@dataclass
+class Runtime:
+    """What every service of one process shares."""
+
+    settings: Settings
+    db: Database
+    tls: ReloadableContexts
+    at_rest: AtRestCipher
+    node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+
+
+class Service(Protocol):
+    """A part of the server with a life cycle."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+ServiceFactory = Callable[[Runtime], Service]
+
+
+def tls_material(settings: Settings) -> TlsMaterial:
+    """The configured certificate, or the one `salus init` made (key sealed by password)."""
+    password_file = settings.data_dir / "tls" / "server.key.pass"
+    password = None
+    if settings.tls.key_file is None and password_file.exists():
+        password = password_file.read_bytes().strip()
+    return TlsMaterial(settings.tls_cert_file, settings.tls_key_file, password)
+
+
+async def open_runtime(settings: Settings) -> Runtime:
+    db = Database(settings.database_url)
+    await migrate.upgrade(db)
+    current, previous = service_key.load_with_previous(service_key.key_path(settings.data_dir))
+    return Runtime(
+        settings=settings,
+        db=db,
+        tls=ReloadableContexts(tls_material(settings)),
+        at_rest=AtRestCipher(current, previous),
+    )
+
+
+async def run(runtime: Runtime, factories: Sequence[ServiceFactory]) -> None:
+    """Start every service, wait for SIGTERM/SIGINT, then stop them in reverse order."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, runtime.tls.reload)
+    services: list[Service] = []
+    try:
+        for factory in factories:
+            service = factory(runtime)
+            await service.start()
+            services.append(service)
+        await stop.wait()
+    finally:
+        for service in reversed(services):
+            await service.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        await runtime.db.dispose()

@@ -1,0 +1,26 @@
+"""`salus serve`: every listener and the delivery workers, until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from crypto.service_key import ServiceKeyError
+from mailserver import app
+from mailserver.services import service_factories
+from mailserver.tls import TlsConfigError
+from storage.cli import data_dir_option, fail, load_cli_settings, run_async
+
+
+@click.command()
+@data_dir_option
+@run_async
+async def serve(data_dir: Path) -> None:
+    """Run Salus until SIGTERM/SIGINT (SIGHUP reloads the TLS certificate)."""
+    settings = load_cli_settings(data_dir)
+    try:
+        runtime = await app.open_runtime(settings)
+        await app.run(runtime, service_factories())
+    except (ServiceKeyError, TlsConfigError) as exc:
+        fail(str(exc))
