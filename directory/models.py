@@ -79,9 +79,24 @@ class Organisation(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(16), default=OrgKind.OTHER.value)
-    address: Mapped[str] = mapped_column(Text, default="")
+    # Identifier type of the MSSanté extraction ("1" FINESS, "3" SIRET, ...), kept for export.
+    id_type: Mapped[str] = mapped_column(String(8), default="")
+    trade_name: Mapped[str] = mapped_column(String(255), default="")
+    # Postal address, in the lines of the French postal standard (AFNOR NF Z 10-011) that
+    # the MSSanté extraction uses: L2 location complement, L3 distribution complement, L4
+    # number, its complement (bis, ter), street type and name, L5 locality, L6 routing line.
+    address_location: Mapped[str] = mapped_column(String(255), default="")
+    address_distribution: Mapped[str] = mapped_column(String(255), default="")
+    street_number: Mapped[str] = mapped_column(String(16), default="")
+    street_number_complement: Mapped[str] = mapped_column(String(16), default="")
+    street_type: Mapped[str] = mapped_column(String(32), default="")
+    street_name: Mapped[str] = mapped_column(String(255), default="")
+    locality: Mapped[str] = mapped_column(String(255), default="")
+    routing_line: Mapped[str] = mapped_column(String(255), default="")  # L6, "75013 PARIS"
+    address: Mapped[str] = mapped_column(Text, default="")  # the whole address, for display
     postal_code: Mapped[str] = mapped_column(String(16), default="")
     city: Mapped[str] = mapped_column(String(128), default="")
+    department: Mapped[str] = mapped_column(String(8), default="")
     country: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
@@ -96,8 +111,12 @@ class Practitioner(Base):
     civility: Mapped[str] = mapped_column(String(16), default="")
     first_name: Mapped[str] = mapped_column(String(128))
     last_name: Mapped[str] = mapped_column(String(128), index=True)
+    category: Mapped[str] = mapped_column(String(8), default="")  # C civil, M military, E student
+    category_label: Mapped[str] = mapped_column(String(128), default="")
     profession: Mapped[str] = mapped_column(String(32), default="")
+    profession_label: Mapped[str] = mapped_column(String(128), default="")
     specialty: Mapped[str] = mapped_column(String(32), default="")
+    specialty_label: Mapped[str] = mapped_column(String(255), default="")
     status: Mapped[str] = mapped_column(String(16), default=PractitionerStatus.ACTIVE.value)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
@@ -157,6 +176,12 @@ class Mailbox(Base):
     crypto: Mapped[str] = mapped_column(String(16), default=CryptoForm.SMIME.value)
     delivery: Mapped[str] = mapped_column(String(16), default=DeliveryMode.CLIENT_DECRYPT.value)
     quota: Mapped[int | None] = mapped_column(BigInteger)
+    # From the MSSanté extraction: the service the mailbox belongs to, the
+    # "Dématérialisation" flag as given, and a digest of the last imported row (an
+    # unchanged row is skipped on re-import).
+    service: Mapped[str] = mapped_column(String(255), default="")
+    dematerialisation: Mapped[str] = mapped_column(String(8), default="")
+    source_hash: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
@@ -179,11 +204,16 @@ class Delegation(Base):
 
 
 class Credential(Base):
-    """A password (label "") or a labelled app password, as an argon2id hash."""
+    """A password (label "") or a labelled app password, as an argon2id hash.
+
+    An app password starts with a random public `selector`, so that a login verifies
+    exactly one hash whatever the number of app passwords (no timing hint).
+    """
 
     __tablename__ = "credentials"
     __table_args__ = (
         UniqueConstraint("mailbox_id", "kind", "label", name="uq_credential"),
+        UniqueConstraint("mailbox_id", "selector", name="uq_credential_selector"),
         _check_in("kind", CredentialKind),
     )
 
@@ -193,6 +223,7 @@ class Credential(Base):
     )
     kind: Mapped[str] = mapped_column(String(16))
     label: Mapped[str] = mapped_column(String(64), default="")
+    selector: Mapped[str | None] = mapped_column(String(16))
     secret_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
