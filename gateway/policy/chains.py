@@ -1,0 +1,39 @@
+"""The three chains, one per SMTP stage, in the order their rules run: cheap and
+structural rules first, so that later rules only see input the earlier ones vouched for."""
+
+from __future__ import annotations
+
+from gateway.policy.decision import Rule
+from gateway.policy.facts import ContentFacts, RecipientFacts, SenderFacts
+from gateway.policy.rules import (
+    declared_size,
+    header_limits,
+    header_syntax,
+    line_length,
+    message_size,
+    mime_structure,
+    nul_bytes,
+    recipient_count,
+    recipient_is_local,
+    recipient_syntax,
+    sender_owns_envelope,
+    sender_owns_from,
+    strict_crlf,
+)
+
+MAIL: tuple[Rule[SenderFacts], ...] = (declared_size.RULE, sender_owns_envelope.RULE)
+RCPT: tuple[Rule[RecipientFacts], ...] = (
+    recipient_count.RULE,
+    recipient_syntax.RULE,
+    recipient_is_local.RULE,
+)
+DATA: tuple[Rule[ContentFacts], ...] = (
+    message_size.RULE,
+    line_length.RULE,
+    nul_bytes.RULE,
+    strict_crlf.RULE,
+    header_limits.RULE,
+    header_syntax.RULE,
+    sender_owns_from.RULE,
+    mime_structure.RULE,
+)

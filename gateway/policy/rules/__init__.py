@@ -1,0 +1,1 @@
+"""One module per policy rule; each exports RULE (a name and a pure check)."""
