@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from config.settings import Settings
-from crypto import service_key
+from crypto import service_key, tls_certificate
 from crypto.at_rest import AtRestCipher
+from mailserver.store.events import MailboxEvents
 from mailserver.tls import ReloadableContexts, TlsMaterial
 from storage import migrate
 from storage.database import Database
@@ -34,6 +35,11 @@ class Runtime:
     tls: ReloadableContexts
     at_rest: AtRestCipher
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+    # IDLE wake-ups: publish(mailbox_id) after a delivering transaction commits.
+    mailbox_events: MailboxEvents = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.mailbox_events = MailboxEvents(self.db)
 
 
 class Service(Protocol):
@@ -50,11 +56,12 @@ ServiceFactory = Callable[[Runtime], Service]
 
 
 def tls_material(settings: Settings) -> TlsMaterial:
-    """The configured certificate, or the one `salus init` made (key sealed by password)."""
-    password_file = settings.data_dir / "tls" / "server.key.pass"
-    password = None
-    if settings.tls.key_file is None and password_file.exists():
-        password = password_file.read_bytes().strip()
+    """The configured certificate, or the one `salus init` made, whose key is encrypted
+    with a password derived from the service key (crypto.tls_certificate)."""
+    if settings.tls.key_file is not None:
+        return TlsMaterial(settings.tls_cert_file, settings.tls_key_file)
+    current, previous = service_key.load_with_previous(service_key.key_path(settings.data_dir))
+    password = tls_certificate.key_password(settings.tls_key_file, (current, *previous))
     return TlsMaterial(settings.tls_cert_file, settings.tls_key_file, password)
 
 
@@ -89,4 +96,5 @@ async def run(runtime: Runtime, factories: Sequence[ServiceFactory]) -> None:
             await service.stop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+        await runtime.mailbox_events.close()
         await runtime.db.dispose()

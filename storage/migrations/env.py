@@ -14,6 +14,7 @@ from storage.base import Base
 MODEL_MODULES = (
     "storage.audit",
     "directory.models",
+    "mailserver.store.models",
 )
 
 for module in MODEL_MODULES:

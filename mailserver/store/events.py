@@ -1,0 +1,175 @@
+"""Wake-ups for sessions watching a mailbox (IMAP IDLE and the selected state).
+
+`publish(mailbox_id)` is called after a transaction that changed the mailbox commits. It
+wakes the subscribers in this process at once and, on PostgreSQL, sends a NOTIFY that
+every other node's listener turns into the same local wake-up (DESIGN section 9). The
+listener holds one dedicated asyncpg connection (PITFALLS "PostgreSQL": LISTEN cannot use
+a pooled one) and reconnects with back-off; after a reconnect it wakes every subscriber,
+since notifications sent while it was away are lost. A wake-up carries no data: the
+session re-reads the folder state, so a spurious or duplicated one costs one query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import text
+
+from config.logging import Event, get_logger
+from storage.database import Database
+
+CHANNEL = "salus_mailbox"
+APPLICATION_NAME = "salus-mailbox-events"
+HEALTH_CHECK_SECONDS = 15.0
+RECONNECT_MIN_SECONDS = 0.2
+RECONNECT_MAX_SECONDS = 5.0
+
+log = get_logger(__name__)
+
+
+class Subscription:
+    """A set of mailboxes one session watches; `wait` returns when any of them changed."""
+
+    def __init__(self, events: MailboxEvents, mailbox_ids: frozenset[int]) -> None:
+        self._events = events
+        self.mailbox_ids = mailbox_ids
+        self.changed = asyncio.Event()
+
+    async def wait(self, within: float | None = None) -> bool:
+        """True when woken, False after `within` seconds; the wake-up is consumed."""
+        try:
+            await asyncio.wait_for(self.changed.wait(), within)
+        except TimeoutError:
+            return False
+        self.changed.clear()
+        return True
+
+
+class MailboxEvents:
+    """In-process wake-ups, relayed across nodes by PostgreSQL LISTEN/NOTIFY."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._origin = secrets.token_hex(8)
+        self._subscribers: dict[int, set[Subscription]] = defaultdict(set)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._listener: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
+
+    # ---- subscribers ------------------------------------------------------------------
+    @contextlib.contextmanager
+    def subscribe(self, mailbox_ids: Iterable[int]) -> Iterator[Subscription]:
+        sub = Subscription(self, frozenset(mailbox_ids))
+        for mailbox_id in sub.mailbox_ids:
+            self._subscribers[mailbox_id].add(sub)
+        self._ensure_listener()
+        try:
+            yield sub
+        finally:
+            for mailbox_id in sub.mailbox_ids:
+                watchers = self._subscribers.get(mailbox_id)
+                if watchers is not None:
+                    watchers.discard(sub)
+                    if not watchers:
+                        del self._subscribers[mailbox_id]
+
+    def publish(self, mailbox_id: int) -> None:
+        """Wake every watcher of `mailbox_id`, here and (PostgreSQL) on the other nodes."""
+        self._wake(mailbox_id)
+        if not self._db.is_postgres:
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(self._notify(mailbox_id))
+        except RuntimeError:  # no loop: nothing async runs, nothing to relay to
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _wake(self, mailbox_id: int) -> None:
+        for sub in self._subscribers.get(mailbox_id, ()):
+            sub.changed.set()
+
+    def _wake_all(self) -> None:
+        for watchers in self._subscribers.values():
+            for sub in watchers:
+                sub.changed.set()
+
+    # ---- PostgreSQL relay -------------------------------------------------------------
+    async def _notify(self, mailbox_id: int) -> None:
+        try:
+            async with self._db.engine.connect() as conn:
+                await conn.execute(
+                    text("SELECT pg_notify(:channel, :payload)"),
+                    {"channel": CHANNEL, "payload": f"{mailbox_id}:{self._origin}"},
+                )
+                await conn.commit()
+        except Exception:  # a lost notification delays other nodes until their next poll
+            log.warning(Event.STORAGE_UNAVAILABLE, operation="notify", mailbox_id=mailbox_id)
+
+    def _on_notification(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        mailbox, _, origin = payload.partition(":")
+        if origin != self._origin and mailbox.isdigit():
+            self._wake(int(mailbox))
+
+    def _ensure_listener(self) -> None:
+        if self._db.is_postgres and self._listener is None:
+            self._listener = asyncio.get_running_loop().create_task(self._listen_forever())
+
+    async def _listen_forever(self) -> None:
+        delay = RECONNECT_MIN_SECONDS
+        connected_before = False
+        while True:
+            try:
+                conn = await asyncpg.connect(
+                    _asyncpg_dsn(self._db.url),
+                    server_settings={"application_name": APPLICATION_NAME},
+                )
+            except (OSError, asyncpg.PostgresError, TimeoutError):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+                continue
+            delay = RECONNECT_MIN_SECONDS
+            try:
+                await conn.add_listener(CHANNEL, self._on_notification)
+                if connected_before:
+                    log.info(Event.EVENTS_LISTENER_RECONNECTED)
+                    self._wake_all()
+                connected_before = True
+                self.listening.set()
+                await self._watch(conn)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                pass
+            finally:
+                self.listening.clear()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 2)
+
+    async def _watch(self, conn: asyncpg.Connection) -> None:
+        """Return when the listening connection is lost."""
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _c: lost.set())
+        while not lost.is_set() and not conn.is_closed():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), HEALTH_CHECK_SECONDS)
+            if not lost.is_set():
+                await asyncio.wait_for(conn.fetchval("SELECT 1"), HEALTH_CHECK_SECONDS)
+
+    async def close(self) -> None:
+        """Stop listening and let pending notifications finish."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)

@@ -1,0 +1,163 @@
+"""Reading a folder's messages: the index a session keeps, the changes since a modseq,
+metadata, and sealed contents in batches (bounded memory for large fetches)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailserver.store.flags import SEEN, Flags
+from mailserver.store.models import Blob, Folder, Message
+
+T = TypeVar("T")
+
+# Rows per IN (...) list: under SQLite's and asyncpg's bound-parameter limits.
+CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class MessageMeta:
+    uid: int
+    flags: Flags
+    internal_date: dt.datetime
+    size: int
+    modseq: int
+    blob_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class FlagChange:
+    uid: int
+    flags: Flags
+    modseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class FolderCounts:
+    messages: int
+    unseen: int
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+async def folder_by_name(session: AsyncSession, mailbox_id: int, name: str) -> Folder | None:
+    query = select(Folder).where(Folder.mailbox_id == mailbox_id, Folder.name == name)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def folder_state(session: AsyncSession, folder_id: int) -> tuple[int, int] | None:
+    """(highestmodseq, uidnext) of a folder, or None when it was deleted."""
+    query = select(Folder.highestmodseq, Folder.uidnext).where(Folder.id == folder_id)
+    row = (await session.execute(query)).one_or_none()
+    return None if row is None else (row.highestmodseq, row.uidnext)
+
+
+async def index(session: AsyncSession, folder_id: int) -> list[tuple[int, int]]:
+    """(uid, system flag bits) of every message, by ascending UID."""
+    query = (
+        select(Message.uid, Message.system_flags)
+        .where(Message.folder_id == folder_id)
+        .order_by(Message.uid)
+    )
+    return [(r.uid, r.system_flags) for r in await session.execute(query)]
+
+
+async def counts(session: AsyncSession, folder_id: int) -> FolderCounts:
+    unseen = case((Message.system_flags.op("&")(SEEN) == 0, 1), else_=0)
+    query = select(func.count(Message.id), func.coalesce(func.sum(unseen), 0)).where(
+        Message.folder_id == folder_id
+    )
+    total, unseen = (await session.execute(query)).one()
+    return FolderCounts(int(total), int(unseen))
+
+
+async def changes_since(session: AsyncSession, folder_id: int, modseq: int) -> list[FlagChange]:
+    """Messages added or re-flagged after `modseq`, by ascending UID."""
+    query = (
+        select(Message.uid, Message.system_flags, Message.keywords, Message.modseq)
+        .where(Message.folder_id == folder_id, Message.modseq > modseq)
+        .order_by(Message.uid)
+    )
+    return [
+        FlagChange(r.uid, Flags.from_row(r.system_flags, r.keywords), r.modseq)
+        for r in await session.execute(query)
+    ]
+
+
+async def count_upto(session: AsyncSession, folder_id: int, max_uid: int) -> int:
+    query = select(func.count(Message.id)).where(
+        Message.folder_id == folder_id, Message.uid <= max_uid
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def uids_upto(session: AsyncSession, folder_id: int, max_uid: int) -> list[int]:
+    query = (
+        select(Message.uid)
+        .where(Message.folder_id == folder_id, Message.uid <= max_uid)
+        .order_by(Message.uid)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+_META = (
+    Message.uid,
+    Message.system_flags,
+    Message.keywords,
+    Message.internal_date,
+    Message.size,
+    Message.modseq,
+    Message.blob_id,
+)
+
+
+def _meta(r: Any) -> MessageMeta:  # a Row of the _META columns
+    return MessageMeta(
+        uid=r.uid,
+        flags=Flags.from_row(r.system_flags, r.keywords),
+        internal_date=r.internal_date,
+        size=r.size,
+        modseq=r.modseq,
+        blob_id=r.blob_id,
+    )
+
+
+async def metadata(
+    session: AsyncSession, folder_id: int, uids: Sequence[int]
+) -> list[MessageMeta]:
+    """Metadata of the given UIDs that still exist, by ascending UID."""
+    out: list[MessageMeta] = []
+    for part in chunks(uids):
+        query = (
+            select(*_META)
+            .where(Message.folder_id == folder_id, Message.uid.in_(part))
+            .order_by(Message.uid)
+        )
+        out.extend(_meta(r) for r in await session.execute(query))
+    return out
+
+
+async def all_metadata(session: AsyncSession, folder_id: int) -> list[MessageMeta]:
+    query = select(*_META).where(Message.folder_id == folder_id).order_by(Message.uid)
+    return [_meta(r) for r in await session.execute(query)]
+
+
+async def sealed_contents(
+    session: AsyncSession, folder_id: int, uids: Sequence[int], *, header_only: bool
+) -> list[tuple[MessageMeta, bytes]]:
+    """Metadata and the sealed message (or sealed header section) of each UID."""
+    column = Blob.sealed_header if header_only else Blob.sealed
+    query = (
+        select(*_META, column.label("sealed"))
+        .join(Blob, Blob.id == Message.blob_id)
+        .where(Message.folder_id == folder_id, Message.uid.in_(uids))
+        .order_by(Message.uid)
+    )
+    return [(_meta(r), r.sealed) for r in await session.execute(query)]

@@ -1,0 +1,234 @@
+"""Changing messages in place: flags (STORE), expunge, copy and move.
+
+Every change raises the folder's modseq under its row lock, so other sessions see from
+one row that something happened, and gives each changed row that modseq. Blobs no longer
+referenced by any message are deleted in the same transaction, and the mailbox usage is
+kept exact for the quota.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, delete, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crypto.at_rest import AtRestCipher
+from mailserver.store import sealing
+from mailserver.store.deliver import add_message, check_quota, lock_folder
+from mailserver.store.errors import FolderNotFound
+from mailserver.store.flags import DELETED, Flags
+from mailserver.store.mailboxes import LockedMailbox, lock_mailbox
+from mailserver.store.models import Blob, Folder, Message
+from mailserver.store.reads import chunks
+
+
+class FlagMode(enum.Enum):
+    """RFC 3501 §6.4.6: FLAGS replaces, +FLAGS adds, -FLAGS removes."""
+
+    REPLACE = "replace"
+    ADD = "add"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True, slots=True)
+class FlagResult:
+    """The flags of every matched message after the change, and the modseq given to the
+    messages that did change (0 when none did)."""
+
+    flags: dict[int, Flags]
+    modseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class CopyResult:
+    """RFC 4315 COPYUID data: the target's UIDVALIDITY and (source, target) UID pairs."""
+
+    folder_id: int
+    uidvalidity: int
+    pairs: list[tuple[int, int]]
+
+
+async def lock_folder_by_id(session: AsyncSession, folder_id: int) -> Folder:
+    query = select(Folder).where(Folder.id == folder_id).with_for_update()
+    folder = (await session.execute(query)).scalar_one_or_none()
+    if folder is None:
+        raise FolderNotFound("the folder was deleted")
+    return folder
+
+
+def _apply(mode: FlagMode, old: Flags, change: Flags) -> Flags:
+    if mode is FlagMode.REPLACE:
+        return change
+    if mode is FlagMode.ADD:
+        return (old | change).checked()
+    return old - change
+
+
+async def set_flags(
+    session: AsyncSession, folder_id: int, uids: Sequence[int], mode: FlagMode, change: Flags
+) -> FlagResult:
+    folder = await lock_folder_by_id(session, folder_id)
+    result: dict[int, Flags] = {}
+    updates: list[dict[str, object]] = []
+    modseq = folder.highestmodseq + 1
+    for part in chunks(uids):
+        query = select(Message.id, Message.uid, Message.system_flags, Message.keywords).where(
+            Message.folder_id == folder_id, Message.uid.in_(part)
+        )
+        for row in await session.execute(query):
+            old = Flags.from_row(row.system_flags, row.keywords)
+            new = _apply(mode, old, change)
+            result[row.uid] = new
+            if new != old:
+                updates.append(
+                    {
+                        "id": row.id,
+                        "system_flags": new.system,
+                        "keywords": new.keywords_text,
+                        "modseq": modseq,
+                    }
+                )
+    if not updates:
+        return FlagResult(result, 0)
+    folder.highestmodseq = modseq
+    await session.execute(update(Message), updates)
+    return FlagResult(result, modseq)
+
+
+async def expunge(
+    session: AsyncSession, mailbox_id: int, folder_id: int, uids: Sequence[int] | None = None
+) -> list[int]:
+    """Remove the \\Deleted messages (of `uids` when given, RFC 4315 UID EXPUNGE);
+    return their UIDs, ascending."""
+    locked = await lock_mailbox(session, mailbox_id)
+    folder = await lock_folder_by_id(session, folder_id)
+    condition = [Message.folder_id == folder_id, Message.system_flags.op("&")(DELETED) != 0]
+    if uids is None:
+        query = select(Message.uid).where(*condition)
+        targets = sorted((await session.execute(query)).scalars())
+    else:
+        targets = []
+        for part in chunks(uids):
+            query = select(Message.uid).where(*condition, Message.uid.in_(part))
+            targets.extend((await session.execute(query)).scalars())
+        targets.sort()
+    await remove_messages(session, locked, folder, targets)
+    return targets
+
+
+async def remove_messages(
+    session: AsyncSession, locked: LockedMailbox, folder: Folder, uids: Sequence[int]
+) -> None:
+    """Delete message rows, their orphaned blobs, and their bytes from the usage."""
+    if not uids:
+        return
+    folder.highestmodseq += 1
+    for part in chunks(uids):
+        rows = (
+            await session.execute(
+                delete(Message)
+                .where(Message.folder_id == folder.id, Message.uid.in_(part))
+                .returning(Message.blob_id, Message.size)
+            )
+        ).all()
+        locked.row.used_bytes -= sum(r.size for r in rows)
+        await drop_orphan_blobs(session, {r.blob_id for r in rows})
+
+
+async def drop_orphan_blobs(session: AsyncSession, blob_ids: set[str]) -> None:
+    if not blob_ids:
+        return
+    referenced = exists().where(Message.blob_id == Blob.id)
+    for part in chunks(sorted(blob_ids)):
+        await session.execute(
+            delete(Blob)
+            .where(Blob.id.in_(part), ~referenced)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def copy_messages(
+    session: AsyncSession,
+    at_rest: AtRestCipher,
+    source: tuple[int, int],
+    uids: Sequence[int],
+    target: tuple[int, str],
+    *,
+    move: bool = False,
+) -> CopyResult:
+    """Copy (or move) messages from (mailbox_id, folder_id) to (mailbox_id, folder name).
+
+    Flags and internal dates travel with the messages (RFC 3501 §6.4.7); a copy within
+    the mailbox shares the blob, a copy to another mailbox is sealed again for it.
+    Raises QuotaExceeded or FolderNotFound with nothing written.
+    """
+    (src_mailbox, src_folder_id), (dst_mailbox, dst_name) = source, target
+    locks = {m: await lock_mailbox(session, m) for m in sorted({src_mailbox, dst_mailbox})}
+    dst_folder = await lock_folder(session, dst_mailbox, dst_name)
+    src_folder = await lock_folder_by_id(session, src_folder_id) if move else None
+    rows = await _source_rows(session, src_folder_id, uids)
+    added = sum(r.size for r in rows)
+    if move and src_mailbox == dst_mailbox:
+        added = 0
+    check_quota(locks[dst_mailbox], added)
+    pairs: list[tuple[int, int]] = []
+    for row in rows:
+        blob_id = row.blob_id
+        if src_mailbox != dst_mailbox:
+            blob_id = _reseal(session, at_rest, src_mailbox, dst_mailbox, row)
+        flags = Flags.from_row(row.system_flags, row.keywords)
+        new_uid = await add_message(
+            session,
+            locked=locks[dst_mailbox],
+            folder=dst_folder,
+            blob_id=blob_id,
+            size=row.size,
+            flags=flags,
+            internal_date=row.internal_date,
+        )
+        pairs.append((row.uid, new_uid))
+    if src_folder is not None:
+        await remove_messages(session, locks[src_mailbox], src_folder, [p[0] for p in pairs])
+    return CopyResult(dst_folder.id, dst_folder.uidvalidity, pairs)
+
+
+async def _source_rows(session: AsyncSession, folder_id: int, uids: Sequence[int]) -> list[Row[Any]]:
+    out: list[Row[Any]] = []
+    for part in chunks(uids):
+        query = (
+            select(
+                Message.uid,
+                Message.blob_id,
+                Message.size,
+                Message.system_flags,
+                Message.keywords,
+                Message.internal_date,
+                Blob.sealed,
+            )
+            .join(Blob, Blob.id == Message.blob_id)
+            .where(Message.folder_id == folder_id, Message.uid.in_(part))
+            .order_by(Message.uid)
+        )
+        out.extend(await session.execute(query))
+    return out
+
+
+def _reseal(
+    session: AsyncSession, at_rest: AtRestCipher, src_mailbox: int, dst_mailbox: int, row: Row[Any]
+) -> str:
+    plain = sealing.open_message(at_rest, src_mailbox, row.blob_id, row.sealed)
+    blob = sealing.seal(at_rest, dst_mailbox, plain)
+    session.add(
+        Blob(
+            id=blob.id,
+            mailbox_id=dst_mailbox,
+            size=blob.size,
+            sealed=blob.sealed,
+            sealed_header=blob.sealed_header,
+        )
+    )
+    return blob.id

@@ -1,0 +1,71 @@
+"""MailboxEvents: in-process wake-ups, and on PostgreSQL a NOTIFY from one node waking a
+subscriber of another (two independent MailboxEvents on one database)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from mailserver.store import MailboxEvents
+from mailserver.store.events import APPLICATION_NAME
+from storage.database import Database
+from tests.conftest import postgres_url
+
+
+async def test_publish_wakes_only_watchers_of_that_mailbox(db: Database) -> None:
+    events = MailboxEvents(db)
+    try:
+        with events.subscribe([1]) as one, events.subscribe([2]) as two:
+            events.publish(1)
+            assert await one.wait(within=5)
+            assert not await two.wait(within=0.05)
+    finally:
+        await events.close()
+
+
+async def test_wake_up_is_kept_until_consumed(db: Database) -> None:
+    events = MailboxEvents(db)
+    try:
+        with events.subscribe([7]) as sub:
+            events.publish(7)
+            events.publish(7)
+            assert await sub.wait(within=5)
+            assert not await sub.wait(within=0.05)
+    finally:
+        await events.close()
+
+
+@pytest.mark.postgres
+async def test_notify_crosses_nodes_and_survives_a_lost_connection() -> None:
+    url = postgres_url()
+    node_a, node_b = Database(url), Database(url)
+    events_a, events_b = MailboxEvents(node_a), MailboxEvents(node_b)
+    try:
+        with events_b.subscribe([42]) as sub:
+            await asyncio.wait_for(events_b.listening.wait(), 10)
+            events_a.publish(42)
+            assert await sub.wait(within=10)
+
+            # The listener's connection is killed by the server: it reconnects, wakes
+            # its subscribers (notifications may have been missed) and relays again.
+            admin = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+            try:
+                killed = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = $1",
+                    APPLICATION_NAME,
+                )
+            finally:
+                await admin.close()
+            assert killed >= 1
+            assert await sub.wait(within=15)
+            await asyncio.wait_for(events_b.listening.wait(), 10)
+            events_a.publish(42)
+            assert await sub.wait(within=10)
+    finally:
+        await events_a.close()
+        await events_b.close()
+        await node_a.dispose()
+        await node_b.dispose()
