@@ -128,6 +128,10 @@ def register(scheme: Scheme) -> None:
     _SCHEMES[scheme.prefix] = scheme
 
 
+def unregister(prefix: str) -> None:
+    _SCHEMES.pop(prefix, None)
+
+
 def schemes() -> Iterable[Scheme]:
     return tuple(_SCHEMES.values())
 
