@@ -3,8 +3,15 @@ factory here (a callable taking the Runtime)."""
 
 from __future__ import annotations
 
-from mailserver.app import ServiceFactory
+from mailserver.app import Runtime, Service, ServiceFactory
+from mailserver.http.server import HttpService
+
+
+def http_service(runtime: Runtime) -> Service:
+    return HttpService(runtime.settings, runtime.db)
 
 
 def service_factories() -> list[ServiceFactory]:
-    return []
+    # The HTTP listener stays last: /readyz reports the listeners up because it starts
+    # after them and stops before them.
+    return [http_service]

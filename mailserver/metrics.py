@@ -1,0 +1,130 @@
+"""Prometheus metrics of one Salus node, served by the HTTP listener at `/metrics`.
+
+The parts of the server count into the metric objects below (prometheus_client, one
+registry of our own rather than the library's global one). Labels take values from closed
+sets written in code (a listener name, a rule name, an outcome), never from input, so the
+number of series stays bounded. Gauges that describe shared state (queue depth and age)
+are computed from the database at scrape time, so every node reports the same cluster-wide
+figure; counters are per process.
+
+Typical use:
+
+    metrics.SESSIONS.labels(listener="submission").inc()
+    metrics.MESSAGES_REFUSED.labels(rule="sender_owns_address").inc()
+    with metrics.CRYPTO_SECONDS.labels(operation="smime_protect").time():
+        ...
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from sqlalchemy import text
+
+from storage.database import Database
+from storage.errors import StorageUnavailable
+
+CONTENT_TYPE: Final = CONTENT_TYPE_PLAIN_0_0_4
+
+REGISTRY: Final = CollectorRegistry()
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+
+# Sessions, by listener: submission | submissions | mx | imap | imaps | lookup | http.
+SESSIONS: Final = Counter(
+    "salus_sessions", "Sessions opened, by listener.", ["listener"], registry=REGISTRY
+)
+SESSIONS_ACTIVE: Final = Gauge(
+    "salus_sessions_active", "Sessions open now, by listener.", ["listener"], registry=REGISTRY
+)
+# reason: per_client_cap | capacity.
+CONNECTIONS_REFUSED: Final = Counter(
+    "salus_connections_refused",
+    "Connections closed at once because a connection limit was reached.",
+    ["listener", "reason"],
+    registry=REGISTRY,
+)
+MESSAGES_ACCEPTED: Final = Counter(
+    "salus_messages_accepted",
+    "Messages answered 250 (committed to the queue), by listener.",
+    ["listener"],
+    registry=REGISTRY,
+)
+# rule: the name of the policy rule (or protocol limit) that refused the message.
+MESSAGES_REFUSED: Final = Counter(
+    "salus_messages_refused",
+    "Messages refused, by the rule that refused them.",
+    ["rule"],
+    registry=REGISTRY,
+)
+# outcome: delivered | deferred | bounced | relayed.
+DELIVERIES: Final = Counter(
+    "salus_deliveries", "Delivery attempts, by outcome.", ["outcome"], registry=REGISTRY
+)
+# protocol: smtp | imap.
+AUTH_FAILURES: Final = Counter(
+    "salus_auth_failures",
+    "Failed or throttled authentications, by protocol.",
+    ["protocol"],
+    registry=REGISTRY,
+)
+# operation: smime_protect | smime_unprotect | openpgp_protect | openpgp_unprotect | verify.
+CRYPTO_SECONDS: Final = Histogram(
+    "salus_crypto_seconds",
+    "Time spent protecting or unprotecting one message.",
+    ["operation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
+HTTP_REQUESTS: Final = Counter(
+    "salus_http_requests",
+    "HTTP requests answered, by route and status code.",
+    ["route", "status"],
+    registry=REGISTRY,
+)
+RETENTION_PURGED: Final = Counter(
+    "salus_retention_purged",
+    "Messages and audit entries removed by the retention policy.",
+    ["what"],
+    registry=REGISTRY,
+)
+DATABASE_UP: Final = Gauge(
+    "salus_database_up", "1 when the database answered the last scrape.", registry=REGISTRY
+)
+# status: the queue row status (queued, deferred, ...); computed from the database.
+QUEUE_DEPTH: Final = Gauge(
+    "salus_queue_depth", "Deliveries waiting in the shared queue, by status.", ["status"],
+    registry=REGISTRY,
+)
+QUEUE_OLDEST_AGE: Final = Gauge(
+    "salus_queue_oldest_age_seconds",
+    "Age of the oldest delivery still waiting in the shared queue.",
+    registry=REGISTRY,
+)
+
+
+async def database_answers(db: Database) -> bool:
+    """One trivial query: does the database answer now?"""
+    try:
+        async with db.read() as session:
+            await session.execute(text("SELECT 1"))
+    except StorageUnavailable:
+        return False
+    return True
+
+
+async def exposition(db: Database) -> bytes:
+    """The Prometheus text exposition, after refreshing the database-derived gauges."""
+    up = await database_answers(db)
+    DATABASE_UP.set(1 if up else 0)
+    return generate_latest(REGISTRY)
