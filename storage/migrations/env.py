@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "storage.audit",
     "directory.models",
     "mailserver.store.models",
+    "mailserver.queue.models",
 )
 
 for module in MODEL_MODULES:

@@ -1,0 +1,77 @@
+"""Claiming due delivery rows for a worker, with a lease.
+
+A claim marks up to `limit` due rows (pending, due, not leased by a live worker) as
+leased by `owner` until `now + lease`. On PostgreSQL the rows are picked with `FOR UPDATE
+SKIP LOCKED`, so nodes never wait on each other's rows; SQLite has one writer (`BEGIN
+IMMEDIATE`), so the same `UPDATE … RETURNING` is already exclusive there (PITFALLS
+"SQLite as a queue"). A worker that dies leaves its lease to expire: the rows come back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, exists, or_, select, update
+
+from mailserver.queue.models import PENDING, Delivery
+from storage.base import utcnow
+from storage.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    owner: str
+    seconds: float
+
+
+def _due(now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Delivery.status.in_(PENDING),
+        Delivery.next_attempt_at <= now,
+        or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
+    )
+
+
+async def any_due(db: Database, now: dt.datetime | None = None) -> bool:
+    """A cheap read: is there anything to claim? (Spares the writer an empty claim.)"""
+    when = now or utcnow()
+    async with db.read() as session:
+        return bool(await session.scalar(select(exists().where(*_due(when)))))
+
+
+async def claim(
+    db: Database, lease: Lease, *, limit: int, now: dt.datetime | None = None
+) -> list[int]:
+    """Lease up to `limit` due rows to `lease.owner`; return their ids, oldest due first."""
+    when = now or utcnow()
+    picked = (
+        select(Delivery.id)
+        .where(*_due(when))
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
+    )
+    if db.is_postgres:
+        picked = picked.with_for_update(skip_locked=True)
+    statement = (
+        update(Delivery)
+        .where(Delivery.id.in_(picked.scalar_subquery()))
+        .values(lease_owner=lease.owner, lease_until=when + dt.timedelta(seconds=lease.seconds))
+        .returning(Delivery.id, Delivery.next_attempt_at)
+        .execution_options(synchronize_session=False)
+    )
+    async with db.write() as session:
+        rows = (await session.execute(statement)).all()
+    return [row.id for row in sorted(rows, key=lambda r: (r.next_attempt_at, r.id))]
+
+
+async def release_all_leases(db: Database) -> int:
+    """Forget every lease (single-node SQLite start-up: no other worker can hold one)."""
+    async with db.write() as session:
+        result = await session.execute(
+            update(Delivery)
+            .where(Delivery.status.in_(PENDING), Delivery.lease_owner.is_not(None))
+            .values(lease_owner=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

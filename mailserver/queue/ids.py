@@ -1,0 +1,23 @@
+"""Queue identifiers and Message-ID normalisation."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+
+
+def new_queue_id() -> str:
+    """16 characters, time-ordered (seconds, base32) then random: sortable in listings,
+    unguessable, and short enough to read out on the phone."""
+    stamp = int(time.time()).to_bytes(5, "big")
+    return base64.b32encode(stamp + secrets.token_bytes(5)).decode("ascii")
+
+
+def bare_message_id(value: str) -> str:
+    """A Message-ID as stored and searched: without surrounding <> and whitespace
+    (RFC 5322 §3.6.4 msg-id = "<" id-left "@" id-right ">")."""
+    text = value.strip()
+    if text.startswith("<") and ">" in text:
+        text = text[1 : text.index(">")]
+    return text.strip()
