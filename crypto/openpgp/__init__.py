@@ -16,13 +16,30 @@ import warnings
 warnings.filterwarnings("ignore", message=r".*decrepit.*", module=r"pgpy(\.|$)")
 warnings.filterwarnings("ignore", message=r".*imghdr.*", category=DeprecationWarning)
 
-from crypto.openpgp.errors import KeyFormatError  # noqa: E402
+from crypto.openpgp.decrypt_verify import OpenPgpResult, decrypt_and_verify  # noqa: E402
+from crypto.openpgp.errors import (  # noqa: E402
+    KeyFormatError,
+    KeyRefused,
+    MessageRefused,
+    Refusal,
+)
+from crypto.openpgp.key_status import KeyProblem, KeyStatus, check_key  # noqa: E402
 from crypto.openpgp.keys import export_secret, fingerprint, generate_key, public_of  # noqa: E402
+from crypto.openpgp.sign_encrypt import sign_and_encrypt  # noqa: E402
 
 __all__ = [
     "KeyFormatError",
+    "KeyProblem",
+    "KeyRefused",
+    "KeyStatus",
+    "MessageRefused",
+    "OpenPgpResult",
+    "Refusal",
+    "check_key",
+    "decrypt_and_verify",
     "export_secret",
     "fingerprint",
     "generate_key",
     "public_of",
+    "sign_and_encrypt",
 ]
