@@ -7,9 +7,13 @@ from pathlib import Path
 
 import click
 
-from config.settings import CONFIG_FILE_NAME, render_toml
-from crypto import service_key
+from config.settings import CONFIG_FILE_NAME, Settings, render_toml
+from crypto import keystore, service_key, tls_certificate
+from crypto.ca import ServiceCa
+from crypto.errors import CaError
+from crypto.sealing import KeySealer
 from storage import audit, migrate
+from storage.base import utcnow
 from storage.cli import fail, load_cli_settings, run_async
 from storage.database import Database
 
@@ -50,6 +54,41 @@ async def init(data_dir: Path, domain: str, hostname: str | None, database_url: 
             db,
             audit.AuditEvent("cli:init", "service.init", settings.service.domain, "ok"),
         )
+        await create_pki(db, settings)
     finally:
         await db.dispose()
     click.echo(f"initialised {data_dir} for {settings.service.domain}")
+
+
+async def create_pki(db: Database, settings: Settings) -> None:
+    """The CA step: root and issuing CA, the TLS certificate for the host name and a first
+    (empty) CRL, all under the service key just made (contracts.md, data-dir layout)."""
+    data_dir, domain = settings.data_dir, settings.service.domain
+    sealer = KeySealer.from_data_dir(data_dir)
+    now = utcnow()
+    try:
+        ca = ServiceCa.create(data_dir, sealer, domain, now)
+    except CaError as exc:
+        fail(str(exc))
+    tls_certificate.create(
+        data_dir, ca, sealer.current, hostname=settings.service.hostname, domain=domain, now=now
+    )
+    async with db.write() as session:
+        crl = await keystore.publish_crl(session, ca, now)
+        await audit.append(
+            session,
+            audit.AuditEvent(
+                "cli:init",
+                "ca.create",
+                domain,
+                "ok",
+                detail={
+                    "root_serial": format(ca.root.serial_number, "x"),
+                    "issuing_serial": format(ca.issuing.serial_number, "x"),
+                    "tls_host": settings.service.hostname,
+                    "crl_number": keystore.crl_number(crl),
+                },
+            ),
+        )
+    async with db.read() as session:
+        await keystore.write_crl_file(session, data_dir)

@@ -7,6 +7,7 @@ import click
 from mailserver.cli.audit import audit
 from mailserver.cli.db import db
 from mailserver.cli.init import init
+from mailserver.cli.keys import keys
 from mailserver.cli.serve import serve
 
 
@@ -20,6 +21,7 @@ salus.add_command(init)
 salus.add_command(db)
 salus.add_command(audit)
 salus.add_command(serve)
+salus.add_command(keys)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from storage.base import Base
 MODEL_MODULES = (
     "storage.audit",
     "directory.models",
+    "crypto.models",
     "mailserver.store.models",
     "mailserver.queue.models",
 )
