@@ -142,3 +142,15 @@ def _read_entry(
                 )
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+def entry_names(data: bytes, limits: ZipLimits, error: type[AttachmentError]) -> list[str]:
+    """The entry names from the central directory, under the same caps, nothing decompressed."""
+    if len(data) > limits.max_bytes:
+        raise error(f"zip of {len(data)} bytes is over the {limits.max_bytes}-byte limit")
+    _check_central_directory(data, limits, error)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return archive.namelist()
+    except _ZIP_ERRORS as exc:
+        raise error(f"zip archive cannot be read ({exc})") from None
