@@ -17,6 +17,7 @@ Typical use:
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Final
 
 from prometheus_client import (
@@ -29,8 +30,10 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
+from mailserver.queue.models import PENDING, Delivery
+from storage.base import utcnow
 from storage.database import Database
 from storage.errors import StorageUnavailable
 
@@ -123,8 +126,33 @@ async def database_answers(db: Database) -> bool:
     return True
 
 
+async def refresh_queue_gauges(db: Database) -> None:
+    """Queue depth by pending status and the age of the oldest pending delivery."""
+    query = (
+        select(Delivery.status, func.count(), func.min(Delivery.created_at))
+        .where(Delivery.status.in_(PENDING))
+        .group_by(Delivery.status)
+    )
+    async with db.read() as session:
+        rows = (await session.execute(query)).all()
+    counts = dict.fromkeys(PENDING, 0)
+    firsts: list[dt.datetime] = []
+    for status, count, first in rows:
+        counts[status] = int(count)
+        if first is not None:
+            firsts.append(first)
+    oldest = min(firsts, default=None)
+    for status, count in counts.items():
+        QUEUE_DEPTH.labels(status=status).set(count)
+    QUEUE_OLDEST_AGE.set(max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0)
+
+
 async def exposition(db: Database) -> bytes:
     """The Prometheus text exposition, after refreshing the database-derived gauges."""
-    up = await database_answers(db)
-    DATABASE_UP.set(1 if up else 0)
+    try:
+        await refresh_queue_gauges(db)
+    except StorageUnavailable:
+        DATABASE_UP.set(0)
+    else:
+        DATABASE_UP.set(1)
     return generate_latest(REGISTRY)
