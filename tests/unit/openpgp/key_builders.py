@@ -84,7 +84,7 @@ def revoke(key: pgpy.PGPKey) -> str:
 def revoke_subkeys(key: pgpy.PGPKey) -> str:
     """The armored public key with every subkey revoked (0x28)."""
     for subkey in key.subkeys.values():
-        subkey |= key.revoke(subkey)
+        subkey.__or__(key.revoke(subkey))
     return str(key.pubkey)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from crypto.openpgp.armor import armor
@@ -32,8 +34,6 @@ def test_foreign_framing_with_lf_and_preamble_is_read() -> None:
 
 
 def test_base64_transfer_encoding_of_the_payload_is_undone() -> None:
-    import base64
-
     payload = (
         b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
         + base64.encodebytes(ARMORED.encode())
