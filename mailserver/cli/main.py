@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mailserver.cli.audit import audit
+from mailserver.cli.backup import backup, restore
 from mailserver.cli.db import db
 from mailserver.cli.init import init
 from mailserver.cli.keys import keys
@@ -22,6 +23,8 @@ salus.add_command(db)
 salus.add_command(audit)
 salus.add_command(serve)
 salus.add_command(keys)
+salus.add_command(backup)
+salus.add_command(restore)
 
 
 def main() -> None:
