@@ -15,6 +15,8 @@ import warnings
 # and imports `imghdr`: both only warn today (docs/decisions.md); keep them off the logs.
 warnings.filterwarnings("ignore", message=r".*decrepit.*", module=r"pgpy(\.|$)")
 warnings.filterwarnings("ignore", message=r".*imghdr.*", category=DeprecationWarning)
+# pgpy warns when a peer key's preferences omit what we use; sign_encrypt picks from them.
+warnings.filterwarnings("ignore", message=r"Selected .* not in key preferences")
 
 from crypto.openpgp.decrypt_verify import OpenPgpResult, decrypt_and_verify  # noqa: E402
 from crypto.openpgp.errors import (  # noqa: E402

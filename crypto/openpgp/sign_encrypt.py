@@ -47,11 +47,29 @@ def sign_and_encrypt(
     message = pgpy.PGPMessage.new(entity, format="b", compression=CompressionAlgorithm.Uncompressed)
     message |= signer.sign(message, hash=HashAlgorithm[policy.OPENPGP_HASHES[0]])
 
-    cipher = SymmetricKeyAlgorithm[policy.OPENPGP_CIPHERS[0]]
+    cipher = _cipher(recipients)
     session_key = cipher.gen_key()
     for recipient in recipients:
         message = recipient.encrypt(message, cipher=cipher, sessionkey=session_key)
     return build_encrypted(armor("MESSAGE", bytes(message)))
+
+
+def _cipher(recipients: list[pgpy.PGPKey]) -> SymmetricKeyAlgorithm:
+    """The first policy cipher that every recipient lists in its preferences (RFC 4880
+    §13.2); AES-128, which every RFC 9580 implementation must read (§9.3), otherwise."""
+    listed = [_cipher_preferences(key) for key in recipients]
+    for name in policy.OPENPGP_CIPHERS:
+        cipher = SymmetricKeyAlgorithm[name]
+        if all(cipher in prefs for prefs in listed):
+            return cipher
+    return SymmetricKeyAlgorithm.AES128
+
+
+def _cipher_preferences(key: pgpy.PGPKey) -> list[SymmetricKeyAlgorithm]:
+    # pgpy reads them where we do: the self-signature of the primary key's first user id.
+    primary = key if key.is_primary else key.parent
+    uid = next(iter(primary.userids), None)
+    return list(uid.selfsig.cipherprefs) if uid is not None and uid.selfsig else []
 
 
 def _usable(assessment: Assessment, purpose: Purpose) -> Assessment:

@@ -32,6 +32,7 @@ def build_key(
     with_encryption_subkey: bool = True,
     algorithm: tuple[PubKeyAlgorithm, object] = (PubKeyAlgorithm.EdDSA, EllipticCurveOID.Ed25519),
     self_signature_hash: HashAlgorithm = HashAlgorithm.SHA256,
+    ciphers: tuple[SymmetricKeyAlgorithm, ...] = (SymmetricKeyAlgorithm.AES256,),
 ) -> pgpy.PGPKey:
     """A secret key like generate_key's, with the variations asked for."""
     created = created or datetime.now(UTC) - timedelta(minutes=1)
@@ -39,7 +40,7 @@ def build_key(
     prefs: dict[str, object] = {
         "usage": primary_flags if primary_flags is not None else SIGN,
         "hashes": [HashAlgorithm.SHA256],
-        "ciphers": [SymmetricKeyAlgorithm.AES256],
+        "ciphers": list(ciphers),
         "hash": self_signature_hash,
         "created": created,
     }

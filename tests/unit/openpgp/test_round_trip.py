@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pgpy.constants import SymmetricKeyAlgorithm
+from pgpy.packet import Packet
 
 from crypto.errors import DecryptionError, Reason
 from crypto.openpgp import (
@@ -18,7 +20,7 @@ from crypto.openpgp import (
     sign_and_encrypt,
 )
 from crypto.openpgp.armor import dearmor
-from crypto.openpgp.packets import Tag, read_packets
+from crypto.openpgp.packets import Tag, encode, read_packets
 from crypto.openpgp.pgp_mime import encrypted_payload, parse_entity, split_multipart
 from tests.unit.openpgp.key_builders import armored, build_key, revoke
 
@@ -143,6 +145,36 @@ def test_recipient_without_encryption_key_is_refused(alice: tuple[str, str]) -> 
         sign_and_encrypt(ENTITY, alice[0], [armored(key)[1]])
     assert caught.value.reason is KeyProblem.NO_ENCRYPTION_KEY
     assert caught.value.purpose == "encrypt"
+
+
+@pytest.mark.parametrize(
+    "listed, used",
+    [
+        (
+            (SymmetricKeyAlgorithm.AES256, SymmetricKeyAlgorithm.AES128),
+            SymmetricKeyAlgorithm.AES256,
+        ),
+        ((SymmetricKeyAlgorithm.AES128,), SymmetricKeyAlgorithm.AES128),
+        ((SymmetricKeyAlgorithm.Camellia256,), SymmetricKeyAlgorithm.AES128),
+    ],
+    ids=["aes256", "aes128-only", "nothing-in-common"],
+)
+@pytest.mark.filterwarnings("ignore:Selected symmetric algorithm not in key preferences")
+def test_session_cipher_is_one_every_recipient_lists(
+    listed: tuple[SymmetricKeyAlgorithm, ...],
+    used: SymmetricKeyAlgorithm,
+    alice: tuple[str, str],
+    bob: tuple[str, str],
+) -> None:
+    key = build_key("frank@praxis.test", "Frank", ciphers=listed)
+    protected = sign_and_encrypt(ENTITY, alice[0], [bob[1], armored(key)[1]])
+    first = read_packets(dearmor(encrypted_payload(protected), "MESSAGE"))[1]
+    pkesk = Packet(bytearray(encode(first.tag, first.body)))
+    subkey = next(iter(key.subkeys.values()))
+    assert pkesk.encrypter == subkey.fingerprint.keyid
+    cipher, _ = pkesk.decrypt_sk(subkey._key)
+    assert cipher is used
+    assert decrypt_and_verify(protected, str(key), [alice[1]]).content == ENTITY
 
 
 def test_no_recipient_is_an_error(alice: tuple[str, str]) -> None:
