@@ -77,6 +77,10 @@ class EnvelopeRefused(DecryptionError):
     def __str__(self) -> str:
         return self.detail
 
+    def __reduce__(self) -> tuple[type[EnvelopeRefused], tuple[Reason, str]]:
+        # Errors cross the process pool by pickle, which would call __init__(detail).
+        return (type(self), (self.reason, self.detail))
+
 
 class RefusalError(CryptoError):
     """A refusal with a reason from the closed `Reason` set and a sentence for people."""
@@ -88,6 +92,9 @@ class RefusalError(CryptoError):
 
     def __str__(self) -> str:
         return self.detail
+
+    def __reduce__(self) -> tuple[type[RefusalError], tuple[Reason, str]]:
+        return (type(self), (self.reason, self.detail))
 
 
 class SignatureError(RefusalError):
@@ -123,3 +130,6 @@ class NoUsableKey(KeyStoreError):
         super().__init__(f"{address} has no active {kind} key: run `salus keys issue {address}`")
         self.address = address
         self.kind = kind
+
+    def __reduce__(self) -> tuple[type[NoUsableKey], tuple[str, str]]:
+        return (type(self), (self.address, self.kind))

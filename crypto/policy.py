@@ -57,6 +57,11 @@ MICALG = "sha-256"  # RFC 8551 §3.5.3.2
 # (RFC 8017 §7.1, RFC 4055 §4), as KIM sends.
 FORM_CBC = "smime"
 FORM_GCM = "smime-gcm"
+# asn1crypto names of the algorithm identifiers written for each form.
+CBC_CONTENT_CIPHER = "aes256_cbc"
+CBC_KEY_TRANSPORT = "rsaes_pkcs1v15"
+GCM_CONTENT_CIPHER = "aes256_gcm"
+GCM_KEY_TRANSPORT = "rsaes_oaep"
 CONTENT_KEY_BYTES = 32
 CBC_IV_BYTES = 16
 GCM_NONCE_BYTES = 12  # RFC 5084 §3.2: 12 octets RECOMMENDED

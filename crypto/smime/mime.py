@@ -1,0 +1,183 @@
+"""The little MIME that S/MIME needs, on bytes, without re-encoding bodies.
+
+`email`'s generator re-encodes whole bodies in Python (what makes `Encoding.SMIME` slow,
+DESIGN section 7); signatures cover exact bytes anyway. So entities are split at the
+first empty line, headers are read with `email`'s parameter parser (RFC 2045/2231), and
+bodies stay the bytes they were. Line ends are canonical CRLF (RFC 8551 §3.1.1).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import Message
+
+CRLF = b"\r\n"
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FOLD = re.compile(rb"\r?\n(?=[ \t])")
+_MAX_DEPTH = 20
+
+
+class MimeError(ValueError):
+    """The bytes are not the MIME structure expected (the caller maps it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """One MIME entity: its raw header block and its body, exactly as received."""
+
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def get(self, name: str) -> str | None:
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    @property
+    def _content_type(self) -> Message:
+        msg = Message()
+        msg["Content-Type"] = self.get("Content-Type") or "text/plain"
+        return msg
+
+    @property
+    def content_type(self) -> str:
+        """`type/subtype`, lower case (text/plain when absent, RFC 2045 §5.2)."""
+        return self._content_type.get_content_type()
+
+    def param(self, name: str) -> str | None:
+        value = self._content_type.get_param(name)
+        if value is None:
+            return None
+        return value if isinstance(value, str) else str(value[2])
+
+    def decoded_body(self) -> bytes:
+        """The body with its Content-Transfer-Encoding undone (base64 or identity)."""
+        cte = (self.get("Content-Transfer-Encoding") or "7bit").strip().lower()
+        if cte == "base64":
+            try:
+                return base64.b64decode(re.sub(rb"[^A-Za-z0-9+/=]", b"", self.body), validate=True)
+            except binascii.Error as exc:
+                raise MimeError("the base64 body does not decode") from exc
+        if cte in ("7bit", "8bit", "binary"):
+            return self.body
+        raise MimeError(f"unexpected Content-Transfer-Encoding {cte!r}")
+
+
+def parse(data: bytes) -> Entity:
+    """Split an entity into unfolded headers and its body (bytes untouched)."""
+    if data.startswith((b"\r\n", b"\n")):
+        return Entity((), data[2:] if data.startswith(b"\r\n") else data[1:])
+    match = _HEADER_END.search(data)
+    head, body = (data, b"") if match is None else (data[: match.start()], data[match.end() :])
+    headers: list[tuple[str, str]] = []
+    for line in re.split(rb"\r?\n", _FOLD.sub(b"", head)):
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name != name.strip():
+            raise MimeError("a header line has no name")
+        headers.append((name.decode("ascii", "replace"), value.strip().decode("utf-8", "replace")))
+    return Entity(tuple(headers), body)
+
+
+def to_crlf(data: bytes) -> bytes:
+    """Canonical line ends: every bare LF becomes CRLF (RFC 8551 §3.1.1)."""
+    if b"\n" not in data or _BARE_LF.search(data) is None:
+        return data
+    return _BARE_LF.sub(CRLF, data)
+
+
+def base64_body(data: bytes) -> bytes:
+    """Base64 in 76-character lines ending in CRLF (RFC 2045 §6.8)."""
+    return base64.encodebytes(data).replace(b"\n", CRLF)
+
+
+def header_block(headers: Sequence[tuple[str, str]]) -> bytes:
+    return b"".join(f"{name}: {value}".encode("ascii") + CRLF for name, value in headers) + CRLF
+
+
+@dataclass(frozen=True, slots=True)
+class Multipart:
+    parts: tuple[bytes, ...]
+    epilogue: bytes
+    closed: bool
+
+
+def split_multipart(body: bytes, boundary: str) -> Multipart:
+    """The body parts of a multipart body (RFC 2046 §5.1.1): the CRLF before each
+    delimiter belongs to the delimiter, so each part is exactly the bytes signed."""
+    delimiter = re.compile(
+        rb"(?:\A|\r?\n)--"
+        + re.escape(boundary.encode("ascii", "replace"))
+        + rb"(--)?[ \t]*(?:\r?\n|\Z)"
+    )
+    parts: list[bytes] = []
+    start: int | None = None
+    for match in delimiter.finditer(body):
+        if start is not None:
+            parts.append(body[start : match.start()])
+        if match.group(1):
+            return Multipart(tuple(parts), body[match.end() :], closed=True)
+        start = match.end()
+    if start is not None:
+        parts.append(body[start:])
+    return Multipart(tuple(parts), b"", closed=False)
+
+
+def contains_signed_part(entity: Entity, depth: int = 0) -> bool:
+    """True when a signed entity is nested somewhere below `entity` (a signature that
+    covers part of a message only: RFC 8551 §3.5 "partially signed")."""
+    if depth > _MAX_DEPTH or not entity.content_type.startswith("multipart/"):
+        return False
+    boundary = entity.param("boundary")
+    if not boundary:
+        return False
+    for raw in split_multipart(entity.body, boundary).parts:
+        try:
+            part = parse(raw)
+        except MimeError:
+            continue
+        if is_signed(part) or contains_signed_part(part, depth + 1):
+            return True
+    return False
+
+
+def is_signed(entity: Entity) -> bool:
+    ctype = entity.content_type
+    if ctype == "multipart/signed":
+        return True
+    return ctype in PKCS7_MIME and (entity.param("smime-type") or "").lower() == "signed-data"
+
+
+PKCS7_MIME = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
+PKCS7_SIGNATURE = frozenset({"application/pkcs7-signature", "application/x-pkcs7-signature"})
+
+
+def split_message(message: bytes) -> tuple[bytes, bytes]:
+    """(outer header block, MIME entity) of an RFC 5322 message: the entity keeps the
+    Content-* headers and the body; the outer block keeps the rest (From, To, Subject,
+    Message-ID, ...) and MIME-Version, each header with its original bytes and folding."""
+    match = _HEADER_END.search(message)
+    head, body = (
+        (message, b"") if match is None else (message[: match.start()], message[match.end() :])
+    )
+    outer: list[bytes] = []
+    content: list[bytes] = []
+    for field in re.split(rb"\r?\n(?![ \t])", to_crlf(head)):
+        if not field:
+            continue
+        (content if field[:8].lower() == b"content-" else outer).append(field + CRLF)
+    return b"".join(outer), b"".join(content) + CRLF + to_crlf(body)
+
+
+def join_message(outer_headers: bytes, entity: bytes) -> bytes:
+    """The message with `outer_headers` (from `split_message`) over a protected entity;
+    adds MIME-Version (RFC 2045 §4) when the original message had none."""
+    if re.search(rb"(?im)^mime-version:", outer_headers) is None:
+        outer_headers += b"MIME-Version: 1.0" + CRLF
+    return outer_headers + entity
