@@ -80,15 +80,21 @@ class ServiceCa:
         return pem(self.issuing) + pem(self.root)
 
     @classmethod
-    def create(cls, data_dir: Path, protector: KeyProtector, domain: str, now: dt.datetime) -> ServiceCa:
+    def create(
+        cls, data_dir: Path, protector: KeyProtector, domain: str, now: dt.datetime
+    ) -> ServiceCa:
         """Make the root and the issuing CA of a new data dir; refuse to replace one."""
         paths = CaPaths.of(data_dir)
         if paths.root_cert.exists() or paths.issuing_key.exists():
             raise CaError(f"{paths.directory} already holds a CA: it is never replaced")
         paths.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         root_key = rsa.generate_private_key(policy.RSA_PUBLIC_EXPONENT, policy.ROOT_CA_RSA_BITS)
-        root = profiles.root_certificate(root_key, profiles.ca_name(f"Salus Root CA {domain}", domain), now)
-        issuing_key = rsa.generate_private_key(policy.RSA_PUBLIC_EXPONENT, policy.ISSUING_CA_RSA_BITS)
+        root = profiles.root_certificate(
+            root_key, profiles.ca_name(f"Salus Root CA {domain}", domain), now
+        )
+        issuing_key = rsa.generate_private_key(
+            policy.RSA_PUBLIC_EXPONENT, policy.ISSUING_CA_RSA_BITS
+        )
         issuing = profiles.issuing_certificate(
             Issuer(root, root_key),
             issuing_key.public_key(),
@@ -96,7 +102,9 @@ class ServiceCa:
             now,
         )
         write_atomic(paths.root_key, seal_private_key(protector, root_key, ROOT_CONTEXT), 0o600)
-        write_atomic(paths.issuing_key, seal_private_key(protector, issuing_key, ISSUING_CONTEXT), 0o600)
+        write_atomic(
+            paths.issuing_key, seal_private_key(protector, issuing_key, ISSUING_CONTEXT), 0o600
+        )
         write_atomic(paths.root_cert, pem(root), 0o644)
         write_atomic(paths.issuing_cert, pem(issuing), 0o644)
         return cls(root, Issuer(issuing, issuing_key))
@@ -116,13 +124,19 @@ class ServiceCa:
             raise CaError(f"{paths.issuing_key}: {exc}") from exc
         return cls(root, Issuer(issuing, key))
 
-    def issue_mailbox(self, public_key: PublicKey, address: str, name: str, now: dt.datetime) -> x509.Certificate:
+    def issue_mailbox(
+        self, public_key: PublicKey, address: str, name: str, now: dt.datetime
+    ) -> x509.Certificate:
         return profiles.mailbox_certificate(self.issuer, public_key, address, name, now)
 
-    def issue_tls(self, public_key: PublicKey, names: list[str], now: dt.datetime) -> x509.Certificate:
+    def issue_tls(
+        self, public_key: PublicKey, names: list[str], now: dt.datetime
+    ) -> x509.Certificate:
         return profiles.tls_certificate(self.issuer, public_key, names, now)
 
-    def sign_crl(self, revoked: list[RevokedSerial], number: int, now: dt.datetime) -> x509.CertificateRevocationList:
+    def sign_crl(
+        self, revoked: list[RevokedSerial], number: int, now: dt.datetime
+    ) -> x509.CertificateRevocationList:
         return profiles.revocation_list(self.issuer, revoked, number, now)
 
 
@@ -133,7 +147,9 @@ def load_chain(data_dir: Path) -> tuple[x509.Certificate, x509.Certificate]:
         root = x509.load_pem_x509_certificate(paths.root_cert.read_bytes())
         issuing = x509.load_pem_x509_certificate(paths.issuing_cert.read_bytes())
     except FileNotFoundError as exc:
-        raise CaError(f"{data_dir} has no service CA ({exc.filename} is missing): run `salus init`") from exc
+        raise CaError(
+            f"{data_dir} has no service CA ({exc.filename} is missing): run `salus init`"
+        ) from exc
     except (OSError, ValueError) as exc:
         raise CaError(f"the service CA in {paths.directory} cannot be read: {exc}") from exc
     return root, issuing

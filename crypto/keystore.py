@@ -69,7 +69,9 @@ def serial_hex(cert: x509.Certificate) -> str:
     return format(cert.serial_number, "x")
 
 
-def generate(ca: service_ca.ServiceCa, protector: KeyProtector, address: str, name: str, now: dt.datetime) -> NewKeys:
+def generate(
+    ca: service_ca.ServiceCa, protector: KeyProtector, address: str, name: str, now: dt.datetime
+) -> NewKeys:
     """Make one key generation for `address`: CPU work (RSA key generation), no I/O."""
     address = normalise(address)
     private = rsa.generate_private_key(policy.RSA_PUBLIC_EXPONENT, policy.MAILBOX_RSA_BITS)
@@ -82,7 +84,9 @@ def generate(ca: service_ca.ServiceCa, protector: KeyProtector, address: str, na
         smime_key_sealed=seal_private_key(protector, private, smime_context(address, serial)),
         openpgp_fingerprint=openpgp.fingerprint(public),
         openpgp_public=public,
-        openpgp_secret_sealed=protector.seal(secret.encode("utf-8"), openpgp_context(address, serial)),
+        openpgp_secret_sealed=protector.seal(
+            secret.encode("utf-8"), openpgp_context(address, serial)
+        ),
     )
 
 
@@ -106,7 +110,9 @@ async def store(session: AsyncSession, keys: NewKeys, now: dt.datetime) -> Mailb
     return await _insert(session, keys, now)
 
 
-async def renew(session: AsyncSession, keys: NewKeys, now: dt.datetime) -> tuple[MailboxKey, MailboxKey]:
+async def renew(
+    session: AsyncSession, keys: NewKeys, now: dt.datetime
+) -> tuple[MailboxKey, MailboxKey]:
     """Retire the active generation (kept for old mail) and store `keys` as the new one."""
     current = await active(session, keys.address)
     if current is None:
@@ -117,7 +123,9 @@ async def renew(session: AsyncSession, keys: NewKeys, now: dt.datetime) -> tuple
     return current, await _insert(session, keys, now)
 
 
-async def revoke(session: AsyncSession, ca: service_ca.ServiceCa, address: str, now: dt.datetime) -> list[MailboxKey]:
+async def revoke(
+    session: AsyncSession, ca: service_ca.ServiceCa, address: str, now: dt.datetime
+) -> list[MailboxKey]:
     """Revoke every unrevoked generation of `address` and re-sign the CRL. Private keys
     stay (old mail remains readable); the mailbox has no active key afterwards."""
     rows = [k for k in await generations(session, address) if k.status != KeyStatus.REVOKED.value]
@@ -152,12 +160,18 @@ async def _insert(session: AsyncSession, keys: NewKeys, now: dt.datetime) -> Mai
 # ---- the CRL --------------------------------------------------------------------------------
 
 
-async def publish_crl(session: AsyncSession, ca: service_ca.ServiceCa, now: dt.datetime) -> x509.CertificateRevocationList:
+async def publish_crl(
+    session: AsyncSession, ca: service_ca.ServiceCa, now: dt.datetime
+) -> x509.CertificateRevocationList:
     """Sign a new CRL listing every revoked mailbox certificate; store it (the number
     grows under a row lock, so nodes never issue two CRLs with one number)."""
-    state = (await session.execute(select(CaCrl).where(CaCrl.id == _CRL_ROW).with_for_update())).scalar_one_or_none()
+    state = (
+        await session.execute(select(CaCrl).where(CaCrl.id == _CRL_ROW).with_for_update())
+    ).scalar_one_or_none()
     revoked_rows = (
-        await session.execute(select(MailboxKey).where(MailboxKey.status == KeyStatus.REVOKED.value))
+        await session.execute(
+            select(MailboxKey).where(MailboxKey.status == KeyStatus.REVOKED.value)
+        )
     ).scalars()
     revoked = [
         RevokedSerial(int(r.smime_serial, 16), r.revoked_at or now)
@@ -168,9 +182,16 @@ async def publish_crl(session: AsyncSession, ca: service_ca.ServiceCa, now: dt.d
     text = crl.public_bytes(serialization.Encoding.PEM).decode("ascii")
     next_update = crl.next_update_utc or now + policy.CRL_LIFETIME
     if state is None:
-        session.add(CaCrl(id=_CRL_ROW, number=number, this_update=now, next_update=next_update, pem=text))
+        session.add(
+            CaCrl(id=_CRL_ROW, number=number, this_update=now, next_update=next_update, pem=text)
+        )
     else:
-        state.number, state.this_update, state.next_update, state.pem = number, now, next_update, text
+        state.number, state.this_update, state.next_update, state.pem = (
+            number,
+            now,
+            next_update,
+            text,
+        )
     await session.flush()
     return crl
 
@@ -200,13 +221,17 @@ async def write_crl_file(session: AsyncSession, data_dir: Path) -> None:
 # ---- what the pipeline and the exports use ---------------------------------------------------
 
 
-async def signer(session: AsyncSession, protector: KeyProtector, data_dir: Path, address: str) -> SmimeKeyPair:
+async def signer(
+    session: AsyncSession, protector: KeyProtector, data_dir: Path, address: str
+) -> SmimeKeyPair:
     """The active S/MIME key of `address` with its chain (leaf, issuing CA), to sign."""
     row = await active(session, address)
     if row is None:
         raise NoUsableKey(normalise(address), "S/MIME")
     _, issuing = service_ca.load_chain(data_dir)
-    return SmimeKeyPair(_key_pem(protector, row), row.smime_cert_pem.encode("ascii") + service_ca.pem(issuing))
+    return SmimeKeyPair(
+        _key_pem(protector, row), row.smime_cert_pem.encode("ascii") + service_ca.pem(issuing)
+    )
 
 
 async def recipient_cert(session: AsyncSession, address: str) -> bytes:
@@ -217,7 +242,9 @@ async def recipient_cert(session: AsyncSession, address: str) -> bytes:
     return row.smime_cert_pem.encode("ascii")
 
 
-async def decryption_keys(session: AsyncSession, protector: KeyProtector, address: str) -> list[SmimeKeyPair]:
+async def decryption_keys(
+    session: AsyncSession, protector: KeyProtector, address: str
+) -> list[SmimeKeyPair]:
     """Every generation's key and certificate, newest first (old mail stays readable)."""
     return [
         SmimeKeyPair(_key_pem(protector, row), row.smime_cert_pem.encode("ascii"))
@@ -232,19 +259,25 @@ async def openpgp_public(session: AsyncSession, address: str) -> str:
     return row.openpgp_public
 
 
-async def openpgp_secrets(session: AsyncSession, protector: KeyProtector, address: str) -> list[str]:
+async def openpgp_secrets(
+    session: AsyncSession, protector: KeyProtector, address: str
+) -> list[str]:
     """Every generation's armored OpenPGP secret key, newest first."""
     return [_openpgp_secret(protector, row) for row in await generations(session, address)]
 
 
-async def export_p12(session: AsyncSession, protector: KeyProtector, data_dir: Path, address: str, passphrase: str) -> bytes:
+async def export_p12(
+    session: AsyncSession, protector: KeyProtector, data_dir: Path, address: str, passphrase: str
+) -> bytes:
     """A PKCS#12 file with every S/MIME key generation (newest first) and the CA chain."""
     rows = await generations(session, address)
     if not rows:
         raise NoUsableKey(normalise(address), "S/MIME")
     entries = [
         pkcs12.KeyEntry(
-            open_private_key(protector, row.smime_key_sealed, smime_context(row.address, row.smime_serial)),
+            open_private_key(
+                protector, row.smime_key_sealed, smime_context(row.address, row.smime_serial)
+            ),
             x509.load_pem_x509_certificate(row.smime_cert_pem.encode("ascii")),
             f"{row.address} ({row.status}, {row.created_at:%Y-%m-%d})",
         )
@@ -254,7 +287,9 @@ async def export_p12(session: AsyncSession, protector: KeyProtector, data_dir: P
     return pkcs12.build(entries, [issuing, root], passphrase)
 
 
-async def export_openpgp_secret(session: AsyncSession, protector: KeyProtector, address: str, passphrase: str) -> str:
+async def export_openpgp_secret(
+    session: AsyncSession, protector: KeyProtector, address: str, passphrase: str
+) -> str:
     """The active OpenPGP secret key, passphrase-protected, for a mail client."""
     row = await active(session, address)
     if row is None:
@@ -268,7 +303,9 @@ async def reseal_all(session: AsyncSession, protector: KeyProtector) -> int:
     for row in (await session.execute(select(MailboxKey))).scalars():
         smime_ctx = smime_context(row.address, row.smime_serial)
         pgp_ctx = openpgp_context(row.address, row.smime_serial)
-        if protector.needs_reseal(row.smime_key_sealed) or protector.needs_reseal(row.openpgp_secret_sealed):
+        if protector.needs_reseal(row.smime_key_sealed) or protector.needs_reseal(
+            row.openpgp_secret_sealed
+        ):
             row.smime_key_sealed = reseal(protector, row.smime_key_sealed, smime_ctx)
             row.openpgp_secret_sealed = reseal(protector, row.openpgp_secret_sealed, pgp_ctx)
             done += 1
@@ -277,11 +314,15 @@ async def reseal_all(session: AsyncSession, protector: KeyProtector) -> int:
 
 
 def _key_pem(protector: KeyProtector, row: MailboxKey) -> bytes:
-    key = open_private_key(protector, row.smime_key_sealed, smime_context(row.address, row.smime_serial))
+    key = open_private_key(
+        protector, row.smime_key_sealed, smime_context(row.address, row.smime_serial)
+    )
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
 def _openpgp_secret(protector: KeyProtector, row: MailboxKey) -> str:
-    return protector.open(row.openpgp_secret_sealed, openpgp_context(row.address, row.smime_serial)).decode("utf-8")
+    return protector.open(
+        row.openpgp_secret_sealed, openpgp_context(row.address, row.smime_serial)
+    ).decode("utf-8")

@@ -39,7 +39,9 @@ class KeyEntry:
     friendly_name: str
 
 
-def build(entries: Sequence[KeyEntry], ca_certs: Sequence[x509.Certificate], passphrase: str) -> bytes:
+def build(
+    entries: Sequence[KeyEntry], ca_certs: Sequence[x509.Certificate], passphrase: str
+) -> bytes:
     """A DER PFX holding `entries` (newest first) and `ca_certs`, protected by `passphrase`."""
     if not passphrase:
         raise ValueError("a PKCS#12 export needs a passphrase")
@@ -106,7 +108,9 @@ def _key_bag(key: PrivateKey, passphrase: str, attrs: pkcs12.Attributes) -> pkcs
     )
     salt = os.urandom(policy.P12_SALT_BYTES)
     iv = os.urandom(16)
-    kek = PBKDF2HMAC(SHA256(), 32, salt, policy.P12_KDF_ITERATIONS).derive(passphrase.encode("utf-8"))
+    kek = PBKDF2HMAC(SHA256(), 32, salt, policy.P12_KDF_ITERATIONS).derive(
+        passphrase.encode("utf-8")
+    )
     padder = padding.PKCS7(128).padder()
     encryptor = Cipher(algorithms.AES(kek), modes.CBC(iv)).encryptor()
     ciphertext = encryptor.update(padder.update(der) + padder.finalize()) + encryptor.finalize()
@@ -126,8 +130,12 @@ def _key_bag(key: PrivateKey, passphrase: str, attrs: pkcs12.Attributes) -> pkcs
             },
         }
     )
-    info = keys.EncryptedPrivateKeyInfo({"encryption_algorithm": scheme, "encrypted_data": ciphertext})
-    return pkcs12.SafeBag({"bag_id": "pkcs8_shrouded_key_bag", "bag_value": info, "bag_attributes": attrs})
+    info = keys.EncryptedPrivateKeyInfo(
+        {"encryption_algorithm": scheme, "encrypted_data": ciphertext}
+    )
+    return pkcs12.SafeBag(
+        {"bag_id": "pkcs8_shrouded_key_bag", "bag_value": info, "bag_attributes": attrs}
+    )
 
 
 def _cert_bag(cert: x509.Certificate, attrs: pkcs12.Attributes | None) -> pkcs12.SafeBag:

@@ -51,7 +51,9 @@ def ca_name(common_name: str, domain: str) -> x509.Name:
     )
 
 
-def _usage(*, signature: bool = False, encipherment: bool = False, ca: bool = False) -> x509.KeyUsage:
+def _usage(
+    *, signature: bool = False, encipherment: bool = False, ca: bool = False
+) -> x509.KeyUsage:
     return x509.KeyUsage(
         digital_signature=signature,
         content_commitment=False,
@@ -65,7 +67,9 @@ def _usage(*, signature: bool = False, encipherment: bool = False, ca: bool = Fa
     )
 
 
-def _builder(subject: x509.Name, public_key: PublicKey, now: dt.datetime, life: dt.timedelta) -> x509.CertificateBuilder:
+def _builder(
+    subject: x509.Name, public_key: PublicKey, now: dt.datetime, life: dt.timedelta
+) -> x509.CertificateBuilder:
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -94,7 +98,9 @@ def root_certificate(key: PrivateKey, name: x509.Name, now: dt.datetime) -> x509
     return builder.sign(key, policy.SIGNATURE_HASH())
 
 
-def issuing_certificate(root: Issuer, public_key: PublicKey, name: x509.Name, now: dt.datetime) -> x509.Certificate:
+def issuing_certificate(
+    root: Issuer, public_key: PublicKey, name: x509.Name, now: dt.datetime
+) -> x509.Certificate:
     builder = (
         _builder(name, public_key, now, policy.ISSUING_CA_LIFETIME)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -112,7 +118,9 @@ def mailbox_certificate(
         _builder(subject, public_key, now, policy.MAILBOX_CERT_LIFETIME)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_usage(signature=True, encipherment=True), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False
+        )
         .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(address)]), critical=False)
     )
     return _issued_by(builder, issuer).sign(issuer.key, policy.SIGNATURE_HASH())
@@ -128,10 +136,14 @@ def tls_certificate(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_usage(signature=True), critical=True)
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
             critical=False,
         )
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+        )
     )
     return _issued_by(builder, issuer).sign(issuer.key, policy.SIGNATURE_HASH())
 
@@ -147,7 +159,9 @@ def revocation_list(
         .last_update(now)
         .next_update(now + policy.CRL_LIFETIME)
         .add_extension(x509.CRLNumber(number), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
     )
     for entry in revoked:
         builder = builder.add_revoked_certificate(

@@ -36,7 +36,9 @@ def rotate_key_file(path: Path) -> KeySealer:
         new = ServiceKey(secrets.token_bytes(KEY_BYTES))
         write_atomic(path, new.secret, 0o600)
     except OSError as exc:
-        raise CryptoError(f"cannot rotate the service key in {path.parent}: {exc.strerror}") from exc
+        raise CryptoError(
+            f"cannot rotate the service key in {path.parent}: {exc.strerror}"
+        ) from exc
     return KeySealer(new, (current, *previous))
 
 

@@ -73,7 +73,9 @@ class KeySealer:
             raise SealedKeyError("sealed under a service key that is not available")
         start = 3 + _ID
         try:
-            return aead.decrypt(sealed[start : start + _NONCE], sealed[start + _NONCE :], MAGIC + context)
+            return aead.decrypt(
+                sealed[start : start + _NONCE], sealed[start + _NONCE :], MAGIC + context
+            )
         except InvalidTag as exc:
             raise SealedKeyError("sealed key does not open here (wrong record or altered)") from exc
 

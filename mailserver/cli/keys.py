@@ -60,7 +60,9 @@ def _open(ctx: CliContext) -> tuple[KeySealer, ServiceCa]:
 
 
 async def _refuse(ctx: CliContext, action: str, address: str, reason: str) -> None:
-    await audit.record(ctx.db, audit.AuditEvent(ctx.actor, action, address, "refused", detail={"reason": reason}))
+    await audit.record(
+        ctx.db, audit.AuditEvent(ctx.actor, action, address, "refused", detail={"reason": reason})
+    )
     fail(reason)
 
 
@@ -80,7 +82,9 @@ async def _local_mailbox(ctx: CliContext, action: str, address: str) -> LocalMai
     if mailbox is None:
         await _refuse(ctx, action, address, f"no mailbox {address} in the directory")
     elif not mailbox.local:
-        await _refuse(ctx, action, address, f"{address} is not a local mailbox: its operator issues its keys")
+        await _refuse(
+            ctx, action, address, f"{address} is not a local mailbox: its operator issues its keys"
+        )
     elif mailbox.status != MailboxStatus.ACTIVE.value:
         await _refuse(ctx, action, address, f"{address} is {mailbox.status}")
     assert mailbox is not None  # _refuse does not return
@@ -102,13 +106,25 @@ async def _new_generation(data_dir: Path, action: str, address: str) -> None:
         async with ctx.db.read() as session:
             current = await keystore.active(session, mailbox.address)
         if action == "keys.issue" and current is not None:
-            await _refuse(ctx, action, mailbox.address, f"{mailbox.address} already has an active key: renew it instead")
+            await _refuse(
+                ctx,
+                action,
+                mailbox.address,
+                f"{mailbox.address} already has an active key: renew it instead",
+            )
         if action == "keys.renew" and current is None:
-            await _refuse(ctx, action, mailbox.address, f"{mailbox.address} has no active key to renew: issue one")
+            await _refuse(
+                ctx,
+                action,
+                mailbox.address,
+                f"{mailbox.address} has no active key to renew: issue one",
+            )
         sealer, ca = _open(ctx)
         now = utcnow()
         # RSA key generation is CPU work: off the event loop, before the transaction.
-        new = await asyncio.to_thread(keystore.generate, ca, sealer, mailbox.address, mailbox.name, now)
+        new = await asyncio.to_thread(
+            keystore.generate, ca, sealer, mailbox.address, mailbox.name, now
+        )
         try:
             async with ctx.db.write() as session:
                 if action == "keys.issue":
@@ -117,7 +133,10 @@ async def _new_generation(data_dir: Path, action: str, address: str) -> None:
                 else:
                     old, row = await keystore.renew(session, new, now)
                     detail = {**_detail(row), "retired_serial": old.smime_serial}
-                await audit.append(session, audit.AuditEvent(ctx.actor, action, mailbox.address, "ok", detail=detail))
+                await audit.append(
+                    session,
+                    audit.AuditEvent(ctx.actor, action, mailbox.address, "ok", detail=detail),
+                )
         except CryptoError as exc:
             await _refuse(ctx, action, mailbox.address, str(exc))
     verb = "issued" if action == "keys.issue" else "renewed"
@@ -160,13 +179,21 @@ async def revoke(address: str, data_dir: Path) -> None:
                 serials = [r.smime_serial for r in rows]
                 await audit.append(
                     session,
-                    audit.AuditEvent(ctx.actor, "keys.revoke", keystore.normalise(address), "ok", detail={"serials": serials}),
+                    audit.AuditEvent(
+                        ctx.actor,
+                        "keys.revoke",
+                        keystore.normalise(address),
+                        "ok",
+                        detail={"serials": serials},
+                    ),
                 )
         except CryptoError as exc:
             await _refuse(ctx, "keys.revoke", keystore.normalise(address), str(exc))
         async with ctx.db.read() as session:
             await keystore.write_crl_file(session, data_dir)
-    click.echo(f"revoked {len(serials)} certificate(s) of {keystore.normalise(address)}: {', '.join(serials)}")
+    click.echo(
+        f"revoked {len(serials)} certificate(s) of {keystore.normalise(address)}: {', '.join(serials)}"
+    )
 
 
 @keys.command("list")
@@ -194,7 +221,9 @@ async def list_keys(address: str, as_json: bool, data_dir: Path) -> None:
         click.echo(json.dumps({"address": keystore.normalise(address), "keys": items}, indent=2))
         return
     if not items:
-        fail(f"{keystore.normalise(address)} has no keys: run `salus keys issue {keystore.normalise(address)}`")
+        fail(
+            f"{keystore.normalise(address)} has no keys: run `salus keys issue {keystore.normalise(address)}`"
+        )
     for item in items:
         due = "  (renew soon)" if item["renew_due"] else ""
         click.echo(
@@ -205,14 +234,30 @@ async def list_keys(address: str, as_json: bool, data_dir: Path) -> None:
 
 @keys.command()
 @click.argument("address")
-@click.option("--p12", "p12_file", type=click.Path(dir_okay=False, path_type=Path), help="Write a PKCS#12 file.")
 @click.option(
-    "--openpgp-secret", "pgp_file", type=click.Path(dir_okay=False, path_type=Path), help="Write an OpenPGP secret key."
+    "--p12",
+    "p12_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a PKCS#12 file.",
 )
-@click.option("--passphrase-stdin", is_flag=True, required=True, help="Read the export passphrase from stdin.")
+@click.option(
+    "--openpgp-secret",
+    "pgp_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write an OpenPGP secret key.",
+)
+@click.option(
+    "--passphrase-stdin", is_flag=True, required=True, help="Read the export passphrase from stdin."
+)
 @data_dir_option
 @run_async
-async def export(address: str, p12_file: Path | None, pgp_file: Path | None, passphrase_stdin: bool, data_dir: Path) -> None:
+async def export(
+    address: str,
+    p12_file: Path | None,
+    pgp_file: Path | None,
+    passphrase_stdin: bool,
+    data_dir: Path,
+) -> None:
     """Export the keys of ADDRESS for its owner's mail client (all S/MIME generations)."""
     if (p12_file is None) == (pgp_file is None):
         fail("give exactly one of --p12 FILE or --openpgp-secret FILE")
@@ -231,14 +276,22 @@ async def export(address: str, p12_file: Path | None, pgp_file: Path | None, pas
                     data = await keystore.export_p12(session, sealer, data_dir, address, passphrase)
                     count = len(await keystore.generations(session, address))
                 else:
-                    secret = await keystore.export_openpgp_secret(session, sealer, address, passphrase)
+                    secret = await keystore.export_openpgp_secret(
+                        session, sealer, address, passphrase
+                    )
                     data, count = secret.encode("utf-8"), 1
         except CryptoError as exc:
             await _refuse(ctx, "keys.export", address, str(exc))
         _write_private(target, data)
         await audit.record(
             ctx.db,
-            audit.AuditEvent(ctx.actor, "keys.export", address, "ok", detail={"format": kind, "generations": count}),
+            audit.AuditEvent(
+                ctx.actor,
+                "keys.export",
+                address,
+                "ok",
+                detail={"format": kind, "generations": count},
+            ),
         )
     click.echo(f"wrote {kind} for {address} ({count} key generation(s)) to {target}")
 
@@ -267,7 +320,13 @@ async def crl(data_dir: Path) -> None:
                 new = await keystore.publish_crl(session, ca, now)
                 await audit.append(
                     session,
-                    audit.AuditEvent(ctx.actor, "ca.crl", ctx.settings.service.domain, "ok", detail={"number": keystore.crl_number(new)}),
+                    audit.AuditEvent(
+                        ctx.actor,
+                        "ca.crl",
+                        ctx.settings.service.domain,
+                        "ok",
+                        detail={"number": keystore.crl_number(new)},
+                    ),
                 )
         async with ctx.db.read() as session:
             await keystore.write_crl_file(session, data_dir)
@@ -297,7 +356,11 @@ async def rotate_service_key(data_dir: Path) -> None:
                     "service-key.rotate",
                     ctx.settings.service.domain,
                     "ok",
-                    detail={"key_id": sealer.current.key_id.hex(), "files": files, "mailbox_keys": rows},
+                    detail={
+                        "key_id": sealer.current.key_id.hex(),
+                        "files": files,
+                        "mailbox_keys": rows,
+                    },
                 ),
             )
     click.echo(
