@@ -79,7 +79,7 @@ def from_root(root: Element) -> CdaDocument:
         )
     for path in _REQUIRED:
         if root.find(path, _NS) is None:
-            raise CdaError(f"CDA header element {path.removeprefix('v3:')} is missing")
+            raise CdaError(f"CDA header element {path.removeprefix('v3:').split('[')[0]} is missing")
     for href in stylesheet_hrefs(root):
         if _REMOTE.match(href):
             raise CdaError(f"xml-stylesheet points outside the document ({href[:80]})")
