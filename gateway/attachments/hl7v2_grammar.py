@@ -174,13 +174,6 @@ def _terminator(text: str) -> tuple[str, str]:
 
 def _segment(raw: str, position: int, d: Delimiters, limits: Hl7Limits) -> Segment:
     seg_id = raw[:3]
-    if not _SEGMENT_ID.fullmatch(seg_id) or (len(raw) > 3 and raw[3] != d.field):
-        raise Hl7Error(
-            f"segment {position}: {raw[:8]!r} does not start with a segment id",
-            code=HL7_SEGMENT_SEQUENCE_ERROR,
-        )
-    if seg_id in ("BHS", "FHS", "BTS", "FTS"):
-        raise Hl7Error(f"segment {position}: HL7 batch files ({seg_id}) are not supported")
     if seg_id == "MSH" and position > 1:
         if raw[3:8] != d.field + d.component + d.repetition + d.escape + d.subcomponent:
             raise Hl7Error(
@@ -191,6 +184,13 @@ def _segment(raw: str, position: int, d: Delimiters, limits: Hl7Limits) -> Segme
             f"segment {position}: a second MSH (one message per attachment)",
             code=HL7_SEGMENT_SEQUENCE_ERROR,
         )
+    if not _SEGMENT_ID.fullmatch(seg_id) or (len(raw) > 3 and raw[3] != d.field):
+        raise Hl7Error(
+            f"segment {position}: {raw[:8]!r} does not start with a segment id",
+            code=HL7_SEGMENT_SEQUENCE_ERROR,
+        )
+    if seg_id in ("BHS", "FHS", "BTS", "FTS"):
+        raise Hl7Error(f"segment {position}: HL7 batch files ({seg_id}) are not supported")
     if raw.count(d.field) > limits.max_fields:
         raise Hl7Error(f"{seg_id} (segment {position}): more than {limits.max_fields} fields")
     parts = raw.split(d.field)[1:]
