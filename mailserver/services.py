@@ -4,8 +4,12 @@ factory here (a callable taking the Runtime)."""
 from __future__ import annotations
 
 from mailserver.app import Runtime, Service, ServiceFactory
+from mailserver.delivery.service import delivery_service
 from mailserver.http.server import HttpService
+from mailserver.imap.service import ImapService
+from mailserver.queue.wakeup import Wakeup
 from mailserver.retention import RetentionService
+from mailserver.smtp.listener import submission_services
 
 
 def http_service(runtime: Runtime) -> Service:
@@ -16,7 +20,19 @@ def retention_service(runtime: Runtime) -> Service:
     return RetentionService(runtime.settings, runtime.db, runtime.mailbox_events.publish)
 
 
+def imap_service(runtime: Runtime) -> Service:
+    return ImapService(runtime)
+
+
 def service_factories() -> list[ServiceFactory]:
     # The HTTP listener stays last: /readyz reports the listeners up because it starts
     # after them and stops before them.
-    return [retention_service, http_service]
+    # Delivery starts before the submission listeners and stops after them (drain).
+    queued = Wakeup()
+    return [
+        retention_service,
+        delivery_service(queued),
+        *submission_services(queued),
+        imap_service,
+        http_service,
+    ]

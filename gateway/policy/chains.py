@@ -22,11 +22,10 @@ from gateway.policy.rules import (
 )
 
 MAIL: tuple[Rule[SenderFacts], ...] = (declared_size.RULE, sender_owns_envelope.RULE)
-RCPT: tuple[Rule[RecipientFacts], ...] = (
-    recipient_count.RULE,
-    recipient_syntax.RULE,
-    recipient_is_local.RULE,
-)
+# The shape rules run before the directory look-up: a relay trick costs no query.
+RCPT_SHAPE: tuple[Rule[RecipientFacts], ...] = (recipient_count.RULE, recipient_syntax.RULE)
+RCPT_DIRECTORY: tuple[Rule[RecipientFacts], ...] = (recipient_is_local.RULE,)
+RCPT = RCPT_SHAPE + RCPT_DIRECTORY
 DATA: tuple[Rule[ContentFacts], ...] = (
     message_size.RULE,
     line_length.RULE,

@@ -14,18 +14,11 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.at_rest import AtRestCipher
+from gateway.pipeline import Copy
 from mailserver.queue.models import Delivery, Origin, QueuedContent, QueuedMessage, QueueEvent
 from storage import audit
 from storage.audit import AuditEvent
 from storage.base import utcnow
-
-
-@dataclass(frozen=True, slots=True)
-class Copy:
-    """The bytes that a group of recipients receives (one per protection form)."""
-
-    content: bytes
-    recipients: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Queue identifiers and Message-ID normalisation."""
+"""Queue identifiers."""
 
 from __future__ import annotations
 
@@ -13,11 +13,3 @@ def new_queue_id() -> str:
     stamp = int(time.time()).to_bytes(5, "big")
     return base64.b32encode(stamp + secrets.token_bytes(5)).decode("ascii")
 
-
-def bare_message_id(value: str) -> str:
-    """A Message-ID as stored and searched: without surrounding <> and whitespace
-    (RFC 5322 §3.6.4 msg-id = "<" id-left "@" id-right ">")."""
-    text = value.strip()
-    if text.startswith("<") and ">" in text:
-        text = text[1 : text.index(">")]
-    return text.strip()

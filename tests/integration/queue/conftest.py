@@ -9,7 +9,8 @@ import pytest
 
 from crypto.at_rest import AtRestCipher
 from crypto.service_key import ServiceKey
-from mailserver.queue.enqueue import Copy, Submission, enqueue
+from gateway.pipeline import Copy
+from mailserver.queue.enqueue import Submission, enqueue
 from mailserver.queue.ids import new_queue_id
 from mailserver.queue.models import Origin
 from storage.database import Database
@@ -54,3 +55,18 @@ def put(db: Database, at_rest: AtRestCipher) -> Enqueue:
         return queue_id
 
     return put
+
+
+async def inbox(db: Database, at_rest: AtRestCipher, mailbox_id: int) -> list[bytes]:
+    """The messages in a mailbox's INBOX, opened."""
+    from mailserver.store import reads, sealing  # noqa: PLC0415
+
+    async with db.read() as session:
+        folder = await reads.folder_by_name(session, mailbox_id, "INBOX")
+        if folder is None:
+            return []
+        metas = await reads.all_metadata(session, folder.id)
+        sealed = await reads.sealed_contents(
+            session, folder.id, [m.uid for m in metas], header_only=False
+        )
+    return [sealing.open_message(at_rest, mailbox_id, m.blob_id, blob) for m, blob in sealed]

@@ -1,0 +1,79 @@
+"""Queueing a DSN to the sender of a message that bounced or is delayed.
+
+The report is a new queued message with a null envelope sender (RFC 5321 §4.5.5), so it
+is delivered by the same workers with the same guarantees, and a failure to deliver it
+never produces another report. Called inside the transaction that records the outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config.settings import Settings
+from crypto.at_rest import AtRestCipher
+from gateway import dsn
+from gateway.pipeline import Copy
+from mailserver.queue.enqueue import Submission, enqueue
+from mailserver.queue.ids import new_queue_id
+from mailserver.queue.models import Delivery, Origin, QueuedMessage, QueueEvent
+from storage.audit import AuditEvent
+
+
+def wants_report(message: QueuedMessage) -> bool:
+    """Reports go to real senders only: never to "<>", never about a report."""
+    return bool(message.sender) and message.origin != Origin.DSN.value
+
+
+async def queue_report(
+    session: AsyncSession,
+    at_rest: AtRestCipher,
+    settings: Settings,
+    *,
+    message: QueuedMessage,
+    row: Delivery,
+    original: bytes,
+    status: dsn.RecipientStatus,
+    now: dt.datetime,
+) -> str:
+    """Queue a report about `row` to the sender of `message`; return its queue id."""
+    queue_id = new_queue_id()
+    hostname = settings.service.hostname
+    report = dsn.Report(
+        reporting_mta=hostname,
+        postmaster=f"postmaster@{settings.service.domain}",
+        to=message.sender,
+        queue_id=message.id,
+        arrival=message.received_at,
+        original=original,
+        recipients=[status],
+        message_id=f"dsn.{queue_id}@{hostname}",
+    )
+    body = dsn.build(report, now)
+    submission = Submission(
+        queue_id=queue_id,
+        message_id=report.message_id,
+        sender="",
+        origin=Origin.DSN,
+        copies=[Copy(body, (message.sender,))],
+    )
+    event = AuditEvent(
+        "salus:delivery",
+        "dsn.queued",
+        queue_id,
+        status.action,
+        "",
+        {"about": message.id, "recipient": row.recipient, "status": status.status},
+    )
+    await enqueue(session, at_rest, submission, [event])
+    session.add(
+        QueueEvent(
+            queue_id=message.id,
+            delivery_id=row.id,
+            at=now,
+            event="dsn-queued",
+            detail=f"{status.action} report {queue_id} to <{message.sender}>",
+        )
+    )
+    return queue_id

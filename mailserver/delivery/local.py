@@ -1,0 +1,200 @@
+"""One delivery attempt of one claimed row into a local mailbox.
+
+The row is re-read under lock and must still be pending and leased to this worker; the
+message is stored in the recipient's INBOX and the row marked delivered in the same
+transaction, so a crash at any instant leaves either both or neither (exactly once). The
+mailbox's IDLE watchers are woken after the commit.
+
+A permanent failure (no such mailbox, suspended, over quota) bounces the row and queues
+a DSN to the sender; anything else is temporary: the row is deferred with back-off, and
+bounces when the message has been queued too long. When the database itself is away,
+nothing can be recorded: the lease runs out and the row is claimed again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config.logging import Event, get_logger
+from directory import repository
+from directory.models import MailboxStatus
+from directory.repository import MailboxRef
+from gateway.dsn import RecipientStatus
+from mailserver.app import Runtime
+from mailserver.delivery.backoff import delay_notice_due, next_attempt
+from mailserver.delivery.bounce import queue_report, wants_report
+from mailserver.queue import outcome
+from mailserver.queue.enqueue import content_context
+from mailserver.queue.models import Delivery, QueuedContent, QueuedMessage
+from mailserver.store import QuotaExceeded, deliver
+from storage import audit
+from storage.audit import AuditEvent
+from storage.base import utcnow
+from storage.errors import StorageUnavailable
+
+log = get_logger(__name__)
+ACTOR = "salus:delivery"
+RETRY_REPLY = "451 4.3.0 Local delivery failed; will retry"
+_ENHANCED = re.compile(r"^[245]\d\d ([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+class Undeliverable(Exception):
+    """A permanent failure, as the reply a DSN quotes."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        super().__init__(reply)
+
+
+class Deliverer:
+    """Delivers the rows one worker has claimed."""
+
+    def __init__(self, runtime: Runtime, owner: str) -> None:
+        self.runtime = runtime
+        self.db = runtime.db
+        self.owner = owner
+
+    async def attempt(self, delivery_id: int) -> str | None:
+        """Try once; return the row's new status, or None when it was not ours to try."""
+        now = utcnow()
+        try:
+            async with self.db.write() as session:
+                row = await outcome.locked_pending(session, self.db, delivery_id, self.owner)
+                if row is None:
+                    return None
+                content = await _content(session, self.runtime, row)
+                target = await _local_mailbox(session, row.recipient)
+                stored = await deliver(session, self.runtime.at_rest, target.id, content)
+                reply = f"250 2.0.0 stored in INBOX as UID {stored.uid}"
+                await outcome.delivered(session, row, reply, now)
+                await audit.append(session, _event(row, "delivery.delivered", "delivered", reply))
+        except QuotaExceeded:
+            return await self._failed(delivery_id, "552 5.2.2 The recipient's mailbox is full",
+                                      permanent=True)
+        except Undeliverable as exc:
+            return await self._failed(delivery_id, exc.reply, permanent=True)
+        except StorageUnavailable:
+            log.warning(Event.STORAGE_UNAVAILABLE, operation="deliver", delivery_id=str(delivery_id))
+            return None
+        except Exception:
+            log.exception(Event.DELIVERY_FAILED, delivery_id=str(delivery_id))
+            return await self._failed(delivery_id, RETRY_REPLY, permanent=False)
+        self.runtime.mailbox_events.publish(target.id)
+        log.info(Event.DELIVERY_DELIVERED, queue_id=row.queue_id, delivery_id=str(row.id),
+                 mailbox_id=target.id)
+        return "delivered"
+
+    async def _failed(self, delivery_id: int, reply: str, *, permanent: bool) -> str | None:
+        now = utcnow()
+        settings = self.runtime.settings
+        try:
+            async with self.db.write() as session:
+                row = await outcome.locked_pending(session, self.db, delivery_id, self.owner)
+                message = None if row is None else await session.get(QueuedMessage, row.queue_id)
+                if row is None or message is None:
+                    return None
+                retry_at = None if permanent else next_attempt(
+                    row.attempts + 1, message.received_at, now, settings.delivery
+                )
+                if retry_at is None:
+                    final = reply if permanent else _expired(row, reply)
+                    return await self._bounce(session, message, row, final, now)
+                return await self._defer(session, message, row, reply, now, retry_at=retry_at)
+        except StorageUnavailable:
+            log.warning(Event.STORAGE_UNAVAILABLE, operation="record", delivery_id=str(delivery_id))
+            return None
+
+    async def _bounce(
+        self,
+        session: AsyncSession,
+        message: QueuedMessage,
+        row: Delivery,
+        reply: str,
+        now: dt.datetime,
+    ) -> str:
+        if wants_report(message):
+            original = await _content(session, self.runtime, row)
+            status = RecipientStatus(row.recipient, "failed", _status_of(reply), reply, now)
+            await queue_report(
+                session, self.runtime.at_rest, self.runtime.settings,
+                message=message, row=row, original=original, status=status, now=now,
+            )
+        await outcome.bounced(session, row, reply, now)
+        await audit.append(session, _event(row, "delivery.bounced", "bounced", reply))
+        log.info(Event.DELIVERY_BOUNCED, queue_id=row.queue_id, delivery_id=str(row.id),
+                 status=_status_of(reply))
+        return "bounced"
+
+    async def _defer(
+        self,
+        session: AsyncSession,
+        message: QueuedMessage,
+        row: Delivery,
+        reply: str,
+        now: dt.datetime,
+        *,
+        retry_at: dt.datetime,
+    ) -> str:
+        settings = self.runtime.settings
+        if (
+            not row.delay_notified
+            and wants_report(message)
+            and delay_notice_due(message.received_at, now, settings.delivery)
+        ):
+            original = await _content(session, self.runtime, row)
+            status = RecipientStatus(row.recipient, "delayed", _status_of(reply), reply, now)
+            await queue_report(
+                session, self.runtime.at_rest, settings,
+                message=message, row=row, original=original, status=status, now=now,
+            )
+            row.delay_notified = True
+        await outcome.deferred(session, row, reply, now, retry_at)
+        await audit.append(session, _event(row, "delivery.deferred", "deferred", reply))
+        log.info(Event.DELIVERY_DEFERRED, queue_id=row.queue_id, delivery_id=str(row.id),
+                 retry_in=int((retry_at - now).total_seconds()))
+        return "deferred"
+
+
+async def _content(session: AsyncSession, runtime: Runtime, row: Delivery) -> bytes:
+    content = await session.get(QueuedContent, row.content_id)
+    if content is None or content.sealed is None:
+        raise Undeliverable("554 5.3.0 The queued message content is no longer available")
+    return runtime.at_rest.open(content.sealed, content_context(content.id))
+
+
+async def _local_mailbox(session: AsyncSession, recipient: str) -> MailboxRef:
+    """The recipient's mailbox as it is now (it may have changed since RCPT)."""
+    ref = await repository.mailbox_ref(session, recipient)
+    if ref is None or not ref.local:
+        raise Undeliverable(f"550 5.1.1 <{recipient}>: there is no such mailbox here")
+    if ref.status != MailboxStatus.ACTIVE:
+        raise Undeliverable(f"550 5.2.1 <{recipient}>: this mailbox is suspended")
+    return ref
+
+
+def _expired(row: Delivery, last: str) -> str:
+    return (
+        f"451 4.4.7 Delivery time expired after {row.attempts + 1} attempts;"
+        f" last error: {last}"
+    )
+
+
+def _status_of(reply: str) -> str:
+    match = _ENHANCED.match(reply)
+    if match:
+        return match.group(1)
+    return "4.0.0" if reply.startswith("4") else "5.0.0"
+
+
+def _event(row: Delivery, action: str, result: str, reply: str) -> AuditEvent:
+    return AuditEvent(
+        ACTOR,
+        action,
+        row.queue_id,
+        result,
+        "",
+        {"recipient": row.recipient, "delivery_id": row.id, "reply": reply[:200]},
+    )

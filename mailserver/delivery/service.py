@@ -1,0 +1,101 @@
+"""The delivery workers as a service of `salus serve`.
+
+`delivery.workers` tasks each loop: look for due rows (a cheap read), claim a batch
+with a lease, attempt each, and sleep until the next nudge from the submission listeners
+or the poll interval. On SQLite, where one node owns the database, leases left by a
+previous process are released at start; on PostgreSQL other nodes may be alive, so a
+dead node's leases simply expire. Stop lets each worker finish its current attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from config.logging import Event, get_logger
+from mailserver.app import Runtime, Service, ServiceFactory
+from mailserver.delivery.local import Deliverer
+from mailserver.queue.claim import Lease, any_due, claim, release_all_leases
+from mailserver.queue.wakeup import Wakeup
+from storage.errors import StorageUnavailable
+
+log = get_logger(__name__)
+LEASE_SECONDS = 60.0  # far above one local delivery; a dead worker's rows wait this long
+POLL_SECONDS = 1.0
+BATCH = 16
+STOP_GRACE = 10.0
+
+
+class DeliveryService:
+    name = "delivery"
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        wakeup: Wakeup,
+        *,
+        lease_seconds: float = LEASE_SECONDS,
+        poll_seconds: float = POLL_SECONDS,
+        batch: int = BATCH,
+    ) -> None:
+        self.runtime = runtime
+        self.wakeup = wakeup
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.batch = batch
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        db = self.runtime.db
+        if db.is_sqlite:
+            released = await release_all_leases(db)
+            if released:
+                log.info(Event.QUEUE_CLAIMED, operation="release leases", count=released)
+        self._stopping = False
+        self._tasks = [
+            asyncio.create_task(self._work(f"{self.runtime.node_id}/{n}"))
+            for n in range(self.runtime.settings.delivery.workers)
+        ]
+        log.info(Event.SERVICE_STARTED, service=self.name, count=len(self._tasks))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.wakeup.notify()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=STOP_GRACE)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        log.info(Event.SERVICE_STOPPED, service=self.name)
+
+    async def _work(self, owner: str) -> None:
+        deliverer = Deliverer(self.runtime, owner)
+        lease = Lease(owner, self.lease_seconds)
+        while not self._stopping:
+            ids = await self._claim(lease)
+            for delivery_id in ids:
+                if self._stopping:
+                    break
+                await deliverer.attempt(delivery_id)
+            if not ids and not self._stopping:
+                await self.wakeup.wait(self.poll_seconds)
+
+    async def _claim(self, lease: Lease) -> list[int]:
+        db = self.runtime.db
+        try:
+            if not await any_due(db):
+                return []
+            return await claim(db, lease, limit=self.batch)
+        except StorageUnavailable:
+            log.warning(Event.STORAGE_UNAVAILABLE, operation="claim")
+        except Exception:  # a worker never dies of one bad claim; it tries again later
+            log.exception(Event.DELIVERY_FAILED, operation="claim")
+        await asyncio.sleep(self.poll_seconds)
+        return []
+
+
+def delivery_service(wakeup: Wakeup) -> ServiceFactory:
+    def make(runtime: Runtime) -> Service:
+        return DeliveryService(runtime, wakeup)
+
+    return make
