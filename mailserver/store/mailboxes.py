@@ -102,3 +102,10 @@ async def _create_initial_folders(session: AsyncSession, mailbox_id: int) -> Non
             )
         )
     await session.flush()
+
+
+async def without_store(session: AsyncSession, mailbox_ids: list[int]) -> list[int]:
+    """Those of `mailbox_ids` not used yet (no store row)."""
+    query = select(StoreMailbox.mailbox_id).where(StoreMailbox.mailbox_id.in_(mailbox_ids))
+    present = set((await session.execute(query)).scalars())
+    return [m for m in mailbox_ids if m not in present]

@@ -36,10 +36,11 @@ class FlagMode(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class FlagResult:
-    """The flags of every matched message after the change, and the modseq given to the
-    messages that did change (0 when none did)."""
+    """The flags of every matched message after the change, the UIDs whose flags changed,
+    and the modseq given to them (0 when none did)."""
 
     flags: dict[int, Flags]
+    changed: set[int]
     modseq: int
 
 
@@ -74,6 +75,7 @@ async def set_flags(
     folder = await lock_folder_by_id(session, folder_id)
     result: dict[int, Flags] = {}
     updates: list[dict[str, object]] = []
+    changed: set[int] = set()
     modseq = folder.highestmodseq + 1
     for part in chunks(uids):
         query = select(Message.id, Message.uid, Message.system_flags, Message.keywords).where(
@@ -84,6 +86,7 @@ async def set_flags(
             new = _apply(mode, old, change)
             result[row.uid] = new
             if new != old:
+                changed.add(row.uid)
                 updates.append(
                     {
                         "id": row.id,
@@ -93,10 +96,10 @@ async def set_flags(
                     }
                 )
     if not updates:
-        return FlagResult(result, 0)
+        return FlagResult(result, set(), 0)
     folder.highestmodseq = modseq
     await session.execute(update(Message), updates)
-    return FlagResult(result, modseq)
+    return FlagResult(result, changed, modseq)
 
 
 async def expunge(

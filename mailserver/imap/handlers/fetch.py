@@ -1,0 +1,132 @@
+"""FETCH and UID FETCH (RFC 3501 §6.4.5, §6.4.8), streamed: messages are read from the
+store in batches bounded by count and bytes, opened, rendered and written one by one,
+each write waiting for the client to read (mailserver/imap/output.py). Memory stays
+bounded by one batch whatever the number of messages fetched.
+
+A fetch that reveals content (any section, ENVELOPE, BODYSTRUCTURE) is audited once per
+command, with the UIDs fetched; a non-PEEK section sets \\Seen first (RFC 3501 §6.4.5)
+and the FLAGS of the messages it changed are sent with their data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from config.logging import Event
+from crypto.at_rest import SealedDataError
+from mailserver.imap import responses
+from mailserver.imap.commands import messages as commands
+from mailserver.imap.fetch_items import HEADER, NONE, FetchPlan, MessageView, render
+from mailserver.imap.grammar.fetch_attributes import Simple
+from mailserver.imap.grammar.sequence_sets import compress
+from mailserver.imap.outcome import Outcome
+from mailserver.imap.responses import CommandFailed
+from mailserver.imap.selected import SelectedFolder
+from mailserver.imap.session import Session
+from mailserver.imap.states import Selected
+from mailserver.store import reads, sealing, writes
+from mailserver.store.flags import SEEN, Flags
+from mailserver.store.reads import MessageMeta, chunks
+
+BATCH_COUNT = 500
+BATCH_BYTES = 4 * 1024 * 1024
+
+
+async def fetch(cmd: commands.Fetch, session: Session, state: Selected) -> Outcome:
+    view = state.folder
+    uids = view.resolve(cmd.numbers, uid=cmd.uid)
+    plan = FetchPlan.of(cmd.items, uid=cmd.uid)
+    if not uids:
+        return Outcome(responses.ok(cmd.tag, "Fetch completed"))
+    if plan.reveals_content:
+        await session.audit(
+            state.principal,
+            "imap.fetch",
+            f"{view.mailbox_address}/{view.stored_name}",
+            {"uidvalidity": view.uidvalidity, "uids": compress(uids), "items": _names(plan)},
+        )
+    newly_seen = await _mark_seen(session, view, uids) if plan.sets_seen else set()
+    unreadable = 0
+    for part in chunks(uids, BATCH_COUNT):
+        async with session.ctx.db.read() as db_session:
+            metas = await reads.metadata(db_session, view.folder_id, part)
+        if plan.content == NONE:
+            await session.send_all(
+                [_one(view, m, None, plan, newly_seen) for m in metas if view.seq_of(m.uid)]
+            )
+            continue
+        for batch in by_size(metas):
+            unreadable += await _send_contents(session, view, batch, plan, newly_seen)
+    if unreadable:
+        raise CommandFailed("Some messages could not be read", "SERVERBUG")
+    return Outcome(responses.ok(cmd.tag, "Fetch completed"))
+
+
+def _names(plan: FetchPlan) -> str:
+    return " ".join(i.name if isinstance(i, Simple) else i.response_name() for i in plan.items)[
+        :200
+    ]
+
+
+async def _mark_seen(session: Session, view: SelectedFolder, uids: list[int]) -> set[int]:
+    if view.readonly:
+        return set()
+    async with session.ctx.db.write() as db_session:
+        result = await writes.set_flags(
+            db_session, view.folder_id, uids, writes.FlagMode.ADD, Flags(SEEN)
+        )
+    if result.modseq:
+        view.own_modseqs.add(result.modseq)
+        session.publish(view.mailbox_id)
+    return result.changed
+
+
+def by_size(metas: Sequence[MessageMeta]) -> list[list[MessageMeta]]:
+    batches: list[list[MessageMeta]] = [[]]
+    size = 0
+    for meta in metas:
+        if batches[-1] and size + meta.size > BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(meta)
+        size += meta.size
+    return [b for b in batches if b]
+
+
+async def _send_contents(
+    session: Session,
+    view: SelectedFolder,
+    batch: list[MessageMeta],
+    plan: FetchPlan,
+    newly_seen: set[int],
+) -> int:
+    header_only = plan.content == HEADER
+    async with session.ctx.db.read() as db_session:
+        rows = await reads.sealed_contents(
+            db_session, view.folder_id, [m.uid for m in batch], header_only=header_only
+        )
+    opener = sealing.open_header if header_only else sealing.open_message
+    unreadable = 0
+    for meta, sealed in rows:
+        try:
+            data = opener(session.ctx.at_rest, view.mailbox_id, meta.blob_id, sealed)
+        except SealedDataError:
+            session.log.exception(
+                Event.IMAP_COMMAND_FAILED, reason="sealed message does not open", uid=meta.uid
+            )
+            unreadable += 1
+            continue
+        if view.seq_of(meta.uid):
+            await session.send(_one(view, meta, MessageView(data), plan, newly_seen))
+    return unreadable
+
+
+def _one(
+    view: SelectedFolder,
+    meta: MessageMeta,
+    message: MessageView | None,
+    plan: FetchPlan,
+    newly_seen: set[int],
+) -> bytes:
+    seq = view.seq_of(meta.uid) or 0
+    return render(seq, meta, message, plan, add_flags=meta.uid in newly_seen)

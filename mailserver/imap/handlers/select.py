@@ -1,0 +1,87 @@
+"""SELECT and EXAMINE (RFC 3501 §6.3.1, §6.3.2), CLOSE (§6.4.2), UNSELECT (RFC 3691).
+
+Every SELECT and EXAMINE is in the audit trail: who opened which folder, when."""
+
+from __future__ import annotations
+
+from mailserver.imap import responses
+from mailserver.imap.commands import folders as folder_commands
+from mailserver.imap.commands import messages as message_commands
+from mailserver.imap.handlers.expunge import expunge_silently
+from mailserver.imap.outcome import Outcome
+from mailserver.imap.responses import CommandFailed
+from mailserver.imap.selected import SelectedFolder
+from mailserver.imap.session import Session
+from mailserver.imap.states import Authenticated, Selected, State, principal_of
+from mailserver.store import reads
+from mailserver.store.flags import SEEN
+
+FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
+PERMANENT = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
+
+
+async def select(cmd: folder_commands.Select, session: Session, state: State) -> Outcome:
+    principal = principal_of(state)
+    # A SELECT that fails leaves no folder selected (RFC 3501 §6.3.1).
+    session.state = Authenticated(principal)
+    place = (await session.namespace(principal)).resolve(cmd.mailbox)
+    async with session.ctx.db.read() as db_session:
+        folder = await reads.folder_by_name(db_session, place.mailbox.id, place.folder)
+        if folder is None:
+            raise CommandFailed("No such mailbox", "NONEXISTENT")
+        index = await reads.index(db_session, folder.id)
+    view = SelectedFolder(
+        mailbox_id=place.mailbox.id,
+        mailbox_address=place.mailbox.address,
+        folder_id=folder.id,
+        name=cmd.mailbox,
+        stored_name=folder.name,
+        readonly=cmd.readonly,
+        uidvalidity=folder.uidvalidity,
+        uids=[uid for uid, _ in index],
+        modseq=folder.highestmodseq,
+    )
+    first_unseen = next((i + 1 for i, (_, f) in enumerate(index) if not f & SEEN), None)
+    lines = [
+        responses.untagged("FLAGS", FLAGS),
+        responses.untagged_status(
+            responses.Status.OK,
+            "Flags permitted",
+            f"PERMANENTFLAGS {'()' if cmd.readonly else PERMANENT}",
+        ),
+        responses.exists(view.exists),
+        b"* 0 RECENT\r\n",
+    ]
+    if first_unseen is not None:
+        lines.append(
+            responses.untagged_status(responses.Status.OK, "First unseen", f"UNSEEN {first_unseen}")
+        )
+    lines += [
+        responses.untagged_status(
+            responses.Status.OK, "UIDs valid", f"UIDVALIDITY {folder.uidvalidity}"
+        ),
+        responses.untagged_status(
+            responses.Status.OK, "Predicted next UID", f"UIDNEXT {folder.uidnext}"
+        ),
+    ]
+    await session.audit(
+        principal,
+        "imap.examine" if cmd.readonly else "imap.select",
+        f"{place.mailbox.address}/{folder.name}",
+        {"uidvalidity": folder.uidvalidity, "messages": view.exists},
+    )
+    await session.send_all(lines)
+    mode = "READ-ONLY" if cmd.readonly else "READ-WRITE"
+    verb = "Examine" if cmd.readonly else "Select"
+    return Outcome(responses.ok(cmd.tag, f"{verb} completed", mode), Selected(principal, view))
+
+
+async def close(cmd: message_commands.Close, session: Session, state: State) -> Outcome:
+    """RFC 3501 §6.4.2: expunge without EXPUNGE responses, then leave the folder."""
+    if isinstance(state, Selected) and not state.folder.readonly:
+        await expunge_silently(session, state)
+    return Outcome(responses.ok(cmd.tag, "Close completed"), Authenticated(principal_of(state)))
+
+
+async def unselect(cmd: message_commands.Unselect, session: Session, state: State) -> Outcome:
+    return Outcome(responses.ok(cmd.tag, "Unselect completed"), Authenticated(principal_of(state)))

@@ -1,0 +1,45 @@
+"""Writing to the client with backpressure: large data goes out in chunks, and each
+chunk waits until the transport's buffer drains below its high-water mark. A client that
+stops reading makes the writer wait, never the memory grow; one that does not read for
+`write_timeout` seconds is disconnected."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+CHUNK = 64 * 1024
+
+
+class WriteStalled(Exception):
+    """The client did not read what we sent within the write timeout, or went away."""
+
+
+class Output:
+    def __init__(self, writer: asyncio.StreamWriter, write_timeout: float) -> None:
+        self.writer = writer
+        self.write_timeout = write_timeout
+
+    async def send(self, data: bytes) -> None:
+        view = memoryview(data)
+        for start in range(0, len(view), CHUNK):
+            self.writer.write(view[start : start + CHUNK])
+            await self._drain()
+
+    async def _drain(self) -> None:
+        try:
+            await asyncio.wait_for(self.writer.drain(), self.write_timeout)
+        except (TimeoutError, ConnectionError) as exc:
+            raise WriteStalled from exc
+
+    def buffered(self) -> int:
+        """Bytes waiting in the transport (for the memory-bound tests)."""
+        return self.writer.transport.get_write_buffer_size()
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.writer.wait_closed(), 2)
+
+    def abort(self) -> None:
+        self.writer.transport.abort()

@@ -1,0 +1,117 @@
+"""The selected folder as one session sees it (RFC 3501 §2.3.1.2): its message sequence
+(UIDs in order), and how it catches up with changes other sessions and deliveries made.
+
+Catching up costs one row read when nothing changed (the folder's modseq). Otherwise it
+reads the messages changed since the last modseq it saw (new ones become EXISTS,
+re-flagged ones FETCH FLAGS), and counts its known UIDs to detect expunges (EXPUNGE,
+highest sequence number first so every number is valid when sent). Changes this session
+made itself and already reported are skipped. EXPUNGE is held back while answering
+FETCH, STORE and SEARCH (RFC 3501 §7.4.1) and sent at the next command that allows it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailserver.imap import responses
+from mailserver.imap.grammar.sequence_sets import STAR, SequenceSet
+from mailserver.store import reads
+from mailserver.store.reads import FlagChange
+from storage.database import Database
+
+
+class FolderGone(Exception):
+    """The selected folder was deleted or renamed away by another session."""
+
+
+@dataclass(eq=False)
+class SelectedFolder:
+    mailbox_id: int
+    mailbox_address: str
+    folder_id: int
+    name: str  # the IMAP name the client selected
+    stored_name: str  # the folder name in its mailbox
+    readonly: bool
+    uidvalidity: int
+    uids: list[int]
+    modseq: int
+    own_modseqs: set[int] = field(default_factory=set)
+    expunge_check_pending: bool = False
+
+    @property
+    def exists(self) -> int:
+        return len(self.uids)
+
+    def seq_of(self, uid: int) -> int | None:
+        i = bisect.bisect_left(self.uids, uid)
+        return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
+
+    def resolve(self, numbers: SequenceSet, *, uid: bool) -> list[int]:
+        """UIDs named by a sequence set (of UIDs or of sequence numbers), ascending."""
+        if uid:
+            return numbers.select(self.uids, self.uids[-1] if self.uids else 0)
+        count = len(self.uids)
+        explicit = [v for lo, hi in numbers.ranges for v in (lo, hi) if v != STAR]
+        if any(v > count for v in explicit):
+            raise responses.bad("Invalid message sequence number")
+        seqs = numbers.select(range(1, count + 1), count)
+        return [self.uids[s - 1] for s in seqs]
+
+    def remove(self, gone: Sequence[int]) -> list[bytes]:
+        """Drop expunged UIDs; the EXPUNGE responses, highest sequence number first."""
+        doomed = set(gone)
+        positions = [i + 1 for i, u in enumerate(self.uids) if u in doomed]
+        self.uids = [u for u in self.uids if u not in doomed]
+        return [responses.expunge(seq) for seq in reversed(positions)]
+
+    async def refresh(self, db: Database, *, expunges: bool) -> list[bytes]:
+        """Untagged responses for what changed since the last refresh."""
+        async with db.read() as session:
+            state = await reads.folder_state(session, self.folder_id)
+            if state is None:
+                raise FolderGone
+            highest, _uidnext = state
+            if highest == self.modseq and not (expunges and self.expunge_check_pending):
+                return []
+            changes = await reads.changes_since(session, self.folder_id, self.modseq)
+            gone: list[int] = []
+            if expunges and self.uids:
+                gone = await self._expunged(session)
+        changed = self.expunge_check_pending or highest != self.modseq
+        self.expunge_check_pending = changed and not expunges
+        out = self.remove(gone) if gone else []
+        out += self._apply(changes)
+        self.modseq = max(self.modseq, highest)
+        self.own_modseqs = {m for m in self.own_modseqs if m > self.modseq}
+        return out
+
+    async def _expunged(self, session: AsyncSession) -> list[int]:
+        last = self.uids[-1]
+        if await reads.count_upto(session, self.folder_id, last) == len(self.uids):
+            return []
+        alive = set(await reads.uids_upto(session, self.folder_id, last))
+        return [u for u in self.uids if u not in alive]
+
+    def _apply(self, changes: list[FlagChange]) -> list[bytes]:
+        last = self.uids[-1] if self.uids else 0
+        fresh = [c.uid for c in changes if c.uid > last]
+        out: list[bytes] = []
+        if fresh:
+            self.uids.extend(fresh)
+            out.append(responses.exists(len(self.uids)))
+        for change in changes:
+            if change.uid > last or change.modseq in self.own_modseqs:
+                continue
+            seq = self.seq_of(change.uid)
+            if seq is not None:
+                out.append(
+                    responses.fetch(
+                        seq,
+                        [("UID", change.uid), ("FLAGS", responses.flag_list(change.flags.names()))],
+                    )
+                )
+        return out
