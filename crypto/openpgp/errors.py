@@ -29,7 +29,7 @@ class MessageRefused(DecryptionError):
     """The message is refused from its public structure, before any key is used."""
 
     def __init__(self, reason: Refusal, detail: str) -> None:
-        super().__init__(detail)
+        super().__init__(reason, detail)  # all arguments in args: it pickles across the pool
         self.reason = reason
         self.detail = detail
 
@@ -45,7 +45,10 @@ class KeyRefused(KeyMaterialError):
     """A key may not be used for what was asked (see key_status.KeyProblem)."""
 
     def __init__(self, fingerprint: str, reason: str, purpose: str) -> None:
-        super().__init__(f"OpenPGP key {fingerprint} cannot be used to {purpose}: {reason}")
+        super().__init__(fingerprint, reason, purpose)  # all in args: it pickles
         self.fingerprint = fingerprint
         self.reason = reason
         self.purpose = purpose
+
+    def __str__(self) -> str:
+        return f"OpenPGP key {self.fingerprint} cannot be used to {self.purpose}: {self.reason}"

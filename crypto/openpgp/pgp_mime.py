@@ -102,7 +102,10 @@ def signed_parts(entity: bytes) -> tuple[bytes, bytes] | None:
     multipart/signed with protocol application/pgp-signature; None if it is not
     multipart/signed at all. MessageRefused when it claims to be one and is not exactly
     two parts (an appended unsigned part is refused, not ignored)."""
-    top = parse_entity(entity)
+    try:
+        top = parse_entity(entity)
+    except MessageRefused:  # not even a MIME entity: certainly not multipart/signed
+        return None
     if top.content_type != "multipart/signed":
         return None
     if top.params.get("protocol", "").lower() != "application/pgp-signature":

@@ -42,7 +42,7 @@ def sign_and_encrypt(
     signer_key = load_secret(signer_secret)
     recipient_keys = [load_key(p) for p in recipient_publics]
     signer = _usable(assess(signer_key, now), "sign").signing[0]
-    recipients = [_usable(assess(k, now), "encrypt").encryption[-1] for k in recipient_keys]
+    recipients = [_newest(_usable(assess(k, now), "encrypt").encryption) for k in recipient_keys]
 
     message = pgpy.PGPMessage.new(entity, format="b", compression=CompressionAlgorithm.Uncompressed)
     message |= signer.sign(message, hash=HashAlgorithm[policy.OPENPGP_HASHES[0]])
@@ -70,6 +70,12 @@ def _cipher_preferences(key: pgpy.PGPKey) -> list[SymmetricKeyAlgorithm]:
     primary = key if key.is_primary else key.parent
     uid = next(iter(primary.userids), None)
     return list(uid.selfsig.cipherprefs) if uid is not None and uid.selfsig else []
+
+
+def _newest(keys: list[pgpy.PGPKey]) -> pgpy.PGPKey:
+    """Of several usable encryption subkeys, the most recent (RFC 9580 §5.5.4 leaves the
+    choice to us; the newest is the one its owner rolled over to)."""
+    return max(keys, key=lambda key: key.created)
 
 
 def _usable(assessment: Assessment, purpose: Purpose) -> Assessment:

@@ -15,7 +15,7 @@ from crypto.openpgp.armor import armor, dearmor
 from crypto.openpgp.keys import load_secret
 from crypto.openpgp.packets import Tag, encode, read_packets
 from crypto.openpgp.pgp_mime import build_encrypted, encrypted_payload
-from tests.security.openpgp.message_builders import (
+from tests.unit.openpgp.message_builders import (
     as_pgp_mime,
     literal_packet,
     sealed,

@@ -15,8 +15,8 @@ from crypto.errors import Reason
 from crypto.openpgp import KeyProblem, decrypt_and_verify, fingerprint
 from crypto.openpgp.armor import armor
 from crypto.openpgp.keys import load_secret
-from tests.security.openpgp.message_builders import as_pgp_mime, sealed, signed_literal
-from tests.unit.openpgp.key_builders import armored, build_key
+from tests.unit.openpgp.key_builders import armored, build_key, revoke, with_altered_user_id
+from tests.unit.openpgp.message_builders import as_pgp_mime, sealed, signed_literal
 
 ENTITY = b"Content-Type: text/plain\r\n\r\nBitte 20 mg verordnen.\r\n"
 
@@ -100,8 +100,6 @@ def test_key_without_the_sign_flag_does_not_count(bob: tuple[str, str]) -> None:
 
 
 def test_signer_key_with_a_forged_user_id(bob: tuple[str, str]) -> None:
-    from tests.unit.openpgp.key_builders import with_altered_user_id  # noqa: PLC0415
-
     key = build_key("mallory@praxis.test", "Mallory")
     public = with_altered_user_id(armored(key)[1], b"mallory@praxis.test", b"alice00@praxis.test")
     result = _read(signed_literal(ENTITY, key), bob, [public])
@@ -164,8 +162,6 @@ def test_nested_signature_that_is_not_a_signature(
 
 @pytest.mark.parametrize("revoked", [True, False])
 def test_signature_by_a_revoked_key(revoked: bool, bob: tuple[str, str]) -> None:
-    from tests.unit.openpgp.key_builders import revoke  # noqa: PLC0415
-
     key = build_key("dora@praxis.test", "Dora")
     inner = signed_literal(ENTITY, key)
     public = revoke(key) if revoked else armored(key)[1]

@@ -23,6 +23,7 @@ from crypto.openpgp.armor import dearmor
 from crypto.openpgp.packets import Tag, encode, read_packets
 from crypto.openpgp.pgp_mime import encrypted_payload, parse_entity, split_multipart
 from tests.unit.openpgp.key_builders import armored, build_key, revoke
+from tests.unit.openpgp.message_builders import as_pgp_mime, literal_packet, sealed
 
 ENTITY = (
     b"Content-Type: text/plain; charset=utf-8\r\n"
@@ -192,3 +193,13 @@ def test_any_entity_bytes_come_back_unchanged(
     result = decrypt_and_verify(sign_and_encrypt(entity, alice[0], [bob[1]]), bob[0], [alice[1]])
     assert result.content == entity
     assert result.signature_valid
+
+
+def test_encrypted_but_unsigned_non_mime_content_is_not_signed(bob: tuple[str, str]) -> None:
+    protected = as_pgp_mime(sealed(literal_packet(b"no headers, no MIME"), bob[1]))
+    result = decrypt_and_verify(protected, bob[0], [])
+    assert (result.content, result.signature_valid, result.reason) == (
+        b"no headers, no MIME",
+        False,
+        Reason.NOT_SIGNED,
+    )
