@@ -9,7 +9,9 @@ from mailserver.cli.backup import backup, restore
 from mailserver.cli.db import db
 from mailserver.cli.init import init
 from mailserver.cli.keys import keys
+from mailserver.cli.queue import queue
 from mailserver.cli.serve import serve
+from mailserver.cli.trace import trace
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +27,8 @@ salus.add_command(serve)
 salus.add_command(keys)
 salus.add_command(backup)
 salus.add_command(restore)
+salus.add_command(queue)
+salus.add_command(trace)
 
 
 def main() -> None:

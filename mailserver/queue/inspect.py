@@ -1,0 +1,170 @@
+"""Reading and steering the queue for administrators (`salus queue`, `salus trace`).
+
+Views are plain values (no ORM objects leave here). `retry` makes a message's pending
+rows due now; `delete` gives them their final outcome, bounced "deleted by an
+administrator", without a DSN. Both are audited; neither ever touches a final row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.pipeline import bare_message_id
+from mailserver.queue import outcome
+from mailserver.queue.models import PENDING, Delivery, QueuedMessage, QueueEvent
+from storage import audit
+from storage.audit import AuditEvent
+from storage.base import utcnow
+from storage.database import Database
+
+DELETED_REPLY = "550 5.7.0 Deleted from the queue by an administrator"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    id: int
+    recipient: str
+    status: str
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_reply: str
+    final_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    at: dt.datetime
+    delivery_id: int | None
+    event: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    queue_id: str
+    message_id: str
+    sender: str
+    origin: str
+    submitter: str
+    client: str
+    size: int
+    received_at: dt.datetime
+    deliveries: tuple[DeliveryView, ...]
+    events: tuple[EventView, ...] = ()
+
+    @property
+    def pending(self) -> bool:
+        return any(d.status in PENDING for d in self.deliveries)
+
+
+async def pending(db: Database, *, include_final: bool = False, limit: int = 1000) -> list[MessageView]:
+    """Messages with a pending delivery (or all, newest first when `include_final`)."""
+    query = select(QueuedMessage).order_by(QueuedMessage.received_at.desc()).limit(limit)
+    if not include_final:
+        waiting = select(Delivery.queue_id).where(Delivery.status.in_(PENDING))
+        query = query.where(QueuedMessage.id.in_(waiting))
+    async with db.read() as session:
+        messages = list((await session.execute(query)).scalars())
+        return [await _view(session, m, with_events=False) for m in messages]
+
+
+async def show(db: Database, queue_id: str) -> MessageView | None:
+    async with db.read() as session:
+        message = await session.get(QueuedMessage, queue_id.strip().upper())
+        return None if message is None else await _view(session, message, with_events=True)
+
+
+async def find(db: Database, ident: str) -> list[MessageView]:
+    """Messages by queue id, or by the Message-ID the client wrote (with or without <>)."""
+    text = ident.strip()
+    message_id = bare_message_id(text)
+    async with db.read() as session:
+        messages = (
+            await session.execute(
+                select(QueuedMessage)
+                .where(or_(QueuedMessage.id == text.upper(), QueuedMessage.message_id == message_id))
+                .order_by(QueuedMessage.received_at)
+            )
+        ).scalars()
+        return [await _view(session, m, with_events=True) for m in messages]
+
+
+async def retry(db: Database, queue_id: str, *, actor: str) -> int:
+    """Make the message's pending rows due now (and free their leases); return how many."""
+    now = utcnow()
+    async with db.write() as session:
+        result = await session.execute(
+            update(Delivery)
+            .where(Delivery.queue_id == queue_id.upper(), Delivery.status.in_(PENDING))
+            .values(next_attempt_at=now, lease_owner=None, lease_until=None)
+            .returning(Delivery.id)
+        )
+        changed = [row.id for row in result]
+        for delivery_id in changed:
+            session.add(QueueEvent(queue_id=queue_id.upper(), delivery_id=delivery_id, at=now,
+                                   event="retry", detail=f"made due now by {actor}"))
+        await audit.append(
+            session,
+            AuditEvent(actor, "queue.retry", queue_id.upper(), "ok", "cli", {"rows": len(changed)}),
+        )
+    return len(changed)
+
+
+async def delete(db: Database, queue_id: str, *, actor: str) -> int:
+    """Bounce the message's pending rows without a DSN; return how many."""
+    now = utcnow()
+    async with db.write() as session:
+        ids = (
+            await session.execute(
+                select(Delivery.id).where(
+                    Delivery.queue_id == queue_id.upper(), Delivery.status.in_(PENDING)
+                )
+            )
+        ).scalars().all()
+        for delivery_id in ids:
+            row = await outcome.locked_pending(session, db, delivery_id, None)
+            if row is not None:
+                await outcome.bounced(session, row, f"{DELETED_REPLY} ({actor})", now)
+        await audit.append(
+            session,
+            AuditEvent(actor, "queue.delete", queue_id.upper(), "ok", "cli", {"rows": len(ids)}),
+        )
+    return len(ids)
+
+
+async def _view(session: AsyncSession, message: QueuedMessage, *, with_events: bool) -> MessageView:
+    rows = (
+        await session.execute(
+            select(Delivery).where(Delivery.queue_id == message.id).order_by(Delivery.id)
+        )
+    ).scalars()
+    events: tuple[EventView, ...] = ()
+    if with_events:
+        found = (
+            await session.execute(
+                select(QueueEvent)
+                .where(QueueEvent.queue_id == message.id)
+                .order_by(QueueEvent.at, QueueEvent.id)
+            )
+        ).scalars()
+        events = tuple(EventView(e.at, e.delivery_id, e.event, e.detail) for e in found)
+    return MessageView(
+        queue_id=message.id,
+        message_id=message.message_id,
+        sender=message.sender,
+        origin=message.origin,
+        submitter=message.submitter,
+        client=message.client,
+        size=message.size,
+        received_at=message.received_at,
+        deliveries=tuple(
+            DeliveryView(r.id, r.recipient, r.status, r.attempts, r.next_attempt_at,
+                         r.last_reply, r.final_at)
+            for r in rows
+        ),
+        events=events,
+    )
