@@ -148,7 +148,7 @@ def check_consistency(
 async def _resolve_document(session: AsyncSession, document: Document, found: _Collected) -> bool:
     """Resolve one document's recipients into `found`; False if none was routed or refused."""
     acted = False
-    for party in document.recipients:
+    for party in _merged(document.recipients):
         outcome = await _resolve_party(session, party)
         if outcome.mailbox is not None:
             mailbox = outcome.mailbox
@@ -163,6 +163,19 @@ async def _resolve_document(session: AsyncSession, document: Document, found: _C
             continue
         acted = True
     return acted
+
+
+def _merged(parties: Sequence[Party]) -> list[Party]:
+    """One party per national id, carrying an address any of its mentions gives."""
+    by_id: dict[str, Party] = {}
+    others: list[Party] = []
+    for party in parties:
+        key = party.national_id
+        if key is None:
+            others.append(party)
+        elif key not in by_id or (party.address and not by_id[key].address):
+            by_id[key] = party
+    return [*by_id.values(), *others]
 
 
 async def _resolve_party(session: AsyncSession, party: Party) -> _Outcome:
