@@ -96,7 +96,9 @@ async def write_backup(
         files = {member: dump, **data_files(settings, exclude=target)}
         size = await asyncio.to_thread(_write_archive, target, backend, files)
     detail = {"backend": backend, "files": len(files)}
-    await audit.record(db, audit.AuditEvent(actor, "backup.write", str(target), "ok", "cli", detail))
+    await audit.record(
+        db, audit.AuditEvent(actor, "backup.write", str(target), "ok", "cli", detail)
+    )
     return BackupSummary(target, backend, len(files), size)
 
 
@@ -228,8 +230,11 @@ async def _run_pg_tool(tool: str, args: list[str], url: str) -> None:
             "docs/operations.md shows"
         )
     process = await asyncio.create_subprocess_exec(
-        tool, *args, env=_pg_environment(url),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        tool,
+        *args,
+        env=_pg_environment(url),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, stderr = await process.communicate()
     if process.returncode != 0:
@@ -246,8 +251,15 @@ async def pg_restore(url: str, dump: Path) -> None:
     """Replace the schema objects of the target database with the dump's, all or nothing."""
     await _run_pg_tool(
         "pg_restore",
-        ["--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error",
-         f"--dbname={make_url(url).database}", str(dump)],
+        [
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--single-transaction",
+            "--exit-on-error",
+            f"--dbname={make_url(url).database}",
+            str(dump),
+        ],
         url,
     )
 
@@ -274,7 +286,9 @@ async def restore_backup(
             await asyncio.to_thread(_place_sqlite, staging / SQLITE_MEMBER, settings)
         else:
             await pg_restore(settings.database_url, staging / PGDUMP_MEMBER)
-    return RestoreSummary(data_dir, manifest["backend"], files, await _audit_restore(settings, archive, actor))
+    return RestoreSummary(
+        data_dir, manifest["backend"], files, await _audit_restore(settings, archive, actor)
+    )
 
 
 def unpack(archive: Path, staging: Path) -> dict[str, Any]:
@@ -331,7 +345,9 @@ def _place_files(staging: Path, data_dir: Path) -> int:
     for source in sorted(_regular_files(staging / "data")):
         name = source.relative_to(staging / "data").as_posix()
         if external_key and ("data/" + name).startswith(KEYS_PREFIX + "service.key"):
-            _check_external_key(source, key_target.parent / source.name.replace("service.key", key_target.name, 1))
+            _check_external_key(
+                source, key_target.parent / source.name.replace("service.key", key_target.name, 1)
+            )
             continue
         target = data_dir / name
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -365,7 +381,9 @@ async def _audit_restore(settings: Settings, archive: Path, actor: str) -> int:
         try:
             entries = await audit.verify(db)
         except AuditChainBroken as exc:
-            raise BackupError(f"the restored audit trail is broken at entry {exc.seq}: {exc.reason}") from exc
+            raise BackupError(
+                f"the restored audit trail is broken at entry {exc.seq}: {exc.reason}"
+            ) from exc
         event = audit.AuditEvent(actor, "backup.restore", str(archive.absolute()), "ok", "cli")
         await audit.record(db, event)
     finally:

@@ -106,7 +106,9 @@ DATABASE_UP: Final = Gauge(
 )
 # status: the queue row status (queued, deferred, ...); computed from the database.
 QUEUE_DEPTH: Final = Gauge(
-    "salus_queue_depth", "Deliveries waiting in the shared queue, by status.", ["status"],
+    "salus_queue_depth",
+    "Deliveries waiting in the shared queue, by status.",
+    ["status"],
     registry=REGISTRY,
 )
 QUEUE_OLDEST_AGE: Final = Gauge(

@@ -80,9 +80,7 @@ async def purge_expired(
     for kind, days in mail_periods(settings).items():
         cutoff = now - dt.timedelta(days=days)
         for mailbox_id, address in await _mailboxes_with_expired_mail(db, kind, cutoff):
-            removed = await _purge_mailbox(
-                db, mailbox_id, address, cutoff, days=days, batch=batch
-            )
+            removed = await _purge_mailbox(db, mailbox_id, address, cutoff, days=days, batch=batch)
             if removed:
                 woken(mailbox_id)
                 messages += removed
@@ -103,7 +101,10 @@ async def purge_audit(db: Database, cutoff: dt.datetime) -> int:
         if removed:
             detail = {"entries": removed, "cutoff": cutoff.isoformat(timespec="seconds")}
             await audit.append(
-                session, audit.AuditEvent(ACTOR, "retention.purge_audit", "audit_log", "ok", "system", detail)
+                session,
+                audit.AuditEvent(
+                    ACTOR, "retention.purge_audit", "audit_log", "ok", "system", detail
+                ),
             )
     if removed:
         metrics.RETENTION_PURGED.labels(what="audit_entries").inc(removed)
@@ -138,9 +139,14 @@ async def _purge_mailbox(
         async with db.write() as session:
             removed = await _purge_batch(session, mailbox_id, cutoff, batch)
             if removed:
-                detail = {"messages": removed, "days": days, "cutoff": cutoff.isoformat(timespec="seconds")}
+                detail = {
+                    "messages": removed,
+                    "days": days,
+                    "cutoff": cutoff.isoformat(timespec="seconds"),
+                }
                 await audit.append(
-                    session, audit.AuditEvent(ACTOR, "retention.purge", address, "ok", "system", detail)
+                    session,
+                    audit.AuditEvent(ACTOR, "retention.purge", address, "ok", "system", detail),
                 )
         total += removed
         if removed < batch:
@@ -151,7 +157,9 @@ async def _purge_mailbox(
     return total
 
 
-async def _purge_batch(session: AsyncSession, mailbox_id: int, cutoff: dt.datetime, batch: int) -> int:
+async def _purge_batch(
+    session: AsyncSession, mailbox_id: int, cutoff: dt.datetime, batch: int
+) -> int:
     # Same lock order as an IMAP EXPUNGE: the store mailbox row, then the folder row.
     locked = await lock_mailbox(session, mailbox_id)
     expired = (

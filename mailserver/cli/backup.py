@@ -15,7 +15,10 @@ from storage.cli import cli_context, data_dir_option, fail, run_async
 
 @click.command()
 @click.option(
-    "--to", "target", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    "--to",
+    "target",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
     help="The archive to write (must not exist).",
 )
 @data_dir_option
@@ -35,12 +38,15 @@ async def backup(data_dir: Path, target: Path) -> None:
 
 @click.command()
 @click.option(
-    "--from", "source", required=True,
+    "--from",
+    "source",
+    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="An archive written by `salus backup`.",
 )
 @click.option(
-    "--replace", is_flag=True,
+    "--replace",
+    is_flag=True,
     help="Overwrite an existing data directory (stop the server first).",
 )
 @data_dir_option

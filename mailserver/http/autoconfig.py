@@ -50,8 +50,7 @@ class Endpoints:
         return cls(
             hostname=settings.service.hostname,
             imap_port=settings.http.public_imap_port or settings.imap.listen_tls.port,
-            submission_port=settings.http.public_submission_port
-            or settings.smtp.submissions.port,
+            submission_port=settings.http.public_submission_port or settings.smtp.submissions.port,
             local_domains=tuple(d.lower() for d in settings.service.local_domains),
         )
 

@@ -229,7 +229,9 @@ class HttpService:
             allow = ", ".join(sorted(route.methods))
             error = HttpError(HTTPStatus.METHOD_NOT_ALLOWED, allow=allow)
             return _Outcome(error.response(), route.name)
-        return _Outcome(await self._handle(route, request, body), route.name, head_only, route.quiet)
+        return _Outcome(
+            await self._handle(route, request, body), route.name, head_only, route.quiet
+        )
 
     async def _handle(self, route: Route, request: Request, body: bytes) -> Response:
         try:

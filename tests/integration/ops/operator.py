@@ -24,9 +24,12 @@ SALUS = Path(sys.executable).parent / "salus"
 LOCAL = ("salus.test",)
 
 
-async def run_salus(*args: str, env: dict[str, str] | None = None, stdin: bytes = b"") -> tuple[int, str, str]:
+async def run_salus(
+    *args: str, env: dict[str, str] | None = None, stdin: bytes = b""
+) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        str(SALUS), *args,
+        str(SALUS),
+        *args,
         env={**os.environ, **(env or {})},
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
@@ -46,12 +49,19 @@ async def add_org_mailbox(db: Database, address: str, kind: MailboxKind) -> int:
     org_id = "org-" + address.partition("@")[0]
     async with db.write() as session:
         await add_organisation(session, "test", OrganisationInput(id=org_id, name=f"Org {org_id}"))
-        mailbox = await add_mailbox(session, "test", address, kind, local_domains=LOCAL, organisation=org_id)
+        mailbox = await add_mailbox(
+            session, "test", address, kind, local_domains=LOCAL, organisation=org_id
+        )
         return mailbox.id
 
 
 async def deliver_message(
-    db: Database, at_rest: AtRestCipher, mailbox_id: int, body: bytes, *, when: dt.datetime | None = None
+    db: Database,
+    at_rest: AtRestCipher,
+    mailbox_id: int,
+    body: bytes,
+    *,
+    when: dt.datetime | None = None,
 ) -> None:
     async with db.write() as session:
         await deliver(session, at_rest, mailbox_id, body, internal_date=when)

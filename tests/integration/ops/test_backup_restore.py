@@ -40,7 +40,9 @@ async def _populate(data_dir: Path) -> tuple[Database, int]:
 
 async def _round_trip(tmp_path: Path, init_args: list[str], restore_env: dict[str, str]) -> None:
     source, target, archive = tmp_path / "src", tmp_path / "restored", tmp_path / "b.tar.gz"
-    code, _, err = await run_salus("init", "--data-dir", str(source), "--domain", "salus.test", *init_args)
+    code, _, err = await run_salus(
+        "init", "--data-dir", str(source), "--domain", "salus.test", *init_args
+    )
     assert code == 0, err
     db, mailbox_id = await _populate(source)
     before = await snapshot(db)
@@ -54,7 +56,9 @@ async def _round_trip(tmp_path: Path, init_args: list[str], restore_env: dict[st
         names = set(tar.getnames())
     assert {"salus-backup.json", "data/salus.toml", "data/keys/service.key"} <= names
 
-    code, out, err = await run_salus("restore", "--data-dir", str(target), "--from", str(archive), env=restore_env)
+    code, out, err = await run_salus(
+        "restore", "--data-dir", str(target), "--from", str(archive), env=restore_env
+    )
     assert code == 0, err
     code, out, err = await run_salus("audit", "verify", "--data-dir", str(target), env=restore_env)
     assert code == 0, err

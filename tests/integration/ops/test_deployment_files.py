@@ -18,20 +18,34 @@ STANDARD = {25: 1025, 465: 1465, 587: 1587, 143: 1143, 993: 1993}
 def _compose() -> str:
     binary = shutil.which("docker-compose")
     if binary is None:
-        pytest.skip("docker-compose is not installed (Debian package docker-compose; .ci/run installs it)")
+        pytest.skip(
+            "docker-compose is not installed (Debian package docker-compose; .ci/run installs it)"
+        )
     return binary
 
 
 def _normalised(binary: str) -> dict[str, Any]:
     text = subprocess.run(
-        [binary, "-f", "docker-compose.yml", "config"], cwd=REPO, check=True,
-        capture_output=True, text=True,
+        [binary, "-f", "docker-compose.yml", "config"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     # docker-compose is a Python program with PyYAML beside it: parse with its interpreter.
-    interpreter = Path(binary).read_text(errors="replace").splitlines()[0].removeprefix("#!").split()
+    interpreter = (
+        Path(binary).read_text(errors="replace").splitlines()[0].removeprefix("#!").split()
+    )
     converted = subprocess.run(
-        [*interpreter, "-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))"],
-        input=text, check=True, capture_output=True, text=True,
+        [
+            *interpreter,
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))",
+        ],
+        input=text,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     loaded: dict[str, Any] = json.loads(converted)
     return loaded
@@ -40,7 +54,10 @@ def _normalised(binary: str) -> dict[str, Any]:
 def test_compose_file_is_valid() -> None:
     result = subprocess.run(
         [_compose(), "-f", "docker-compose.yml", "config", "-q"],
-        check=False, cwd=REPO, capture_output=True, text=True,
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
 

@@ -23,17 +23,31 @@ def _values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 async def _queue(db: Database, statuses_and_ages: list[tuple[str, int]]) -> None:
     now = utcnow()
     async with db.write() as session:
-        session.add(QueuedMessage(id="Q1", message_id="m1@salus.test", sender="a@salus.test",
-                                  origin="submission", size=10, received_at=now))
+        session.add(
+            QueuedMessage(
+                id="Q1",
+                message_id="m1@salus.test",
+                sender="a@salus.test",
+                origin="submission",
+                size=10,
+                received_at=now,
+            )
+        )
         await session.flush()  # no ORM relationships: insert parents first
         session.add(QueuedContent(id="Q1.0", queue_id="Q1", sealed=b"x"))
         await session.flush()
         for n, (status, age) in enumerate(statuses_and_ages):
-            session.add(Delivery(
-                queue_id="Q1", content_id="Q1.0", recipient=f"r{n}@salus.test", status=status,
-                created_at=now - dt.timedelta(seconds=age), next_attempt_at=now,
-                final_at=now if status in ("delivered", "bounced") else None,
-            ))
+            session.add(
+                Delivery(
+                    queue_id="Q1",
+                    content_id="Q1.0",
+                    recipient=f"r{n}@salus.test",
+                    status=status,
+                    created_at=now - dt.timedelta(seconds=age),
+                    next_attempt_at=now,
+                    final_at=now if status in ("delivered", "bounced") else None,
+                )
+            )
 
 
 async def test_depth_by_status_and_oldest_pending_age(db: Database) -> None:

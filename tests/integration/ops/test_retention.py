@@ -31,8 +31,10 @@ def _cipher(tmp_path: Path) -> AtRestCipher:
 async def _uids_by_subject(db: Database, mailbox_id: int) -> list[int]:
     async with db.read() as session:
         query = (
-            select(Message.uid).join(Folder, Folder.id == Message.folder_id)
-            .where(Folder.mailbox_id == mailbox_id).order_by(Message.uid)
+            select(Message.uid)
+            .join(Folder, Folder.id == Message.folder_id)
+            .where(Folder.mailbox_id == mailbox_id)
+            .order_by(Message.uid)
         )
         return list((await session.execute(query)).scalars())
 
@@ -41,7 +43,9 @@ async def _purges(db: Database) -> list[dict[str, object]]:
     return [e async for e in audit.export(db) if e["action"].startswith("retention.")]
 
 
-async def test_mail_past_its_kind_period_is_removed_and_audited(db: Database, tmp_path: Path) -> None:
+async def test_mail_past_its_kind_period_is_removed_and_audited(
+    db: Database, tmp_path: Path
+) -> None:
     at_rest, now = _cipher(tmp_path), utcnow()
     app = await add_org_mailbox(db, "lis@salus.test", MailboxKind.APPLICATIVE)
     org = await add_org_mailbox(db, "secretariat@salus.test", MailboxKind.ORGANIZATIONAL)
@@ -49,8 +53,9 @@ async def test_mail_past_its_kind_period_is_removed_and_audited(db: Database, tm
     for n, (mailbox, age_days) in enumerate(
         [(app, 40), (app, 31), (app, 1), (org, 1000), (cab, 400), (cab, 100)]
     ):
-        await deliver_message(db, at_rest, mailbox, message(f"m{n}", "x" * (100 * (n + 1))),
-                              when=now - age_days * DAY)
+        await deliver_message(
+            db, at_rest, mailbox, message(f"m{n}", "x" * (100 * (n + 1))), when=now - age_days * DAY
+        )
     settings = RetentionSettings(applicative_days=30, practice_days=365)
     woken: list[int] = []
 
@@ -62,11 +67,18 @@ async def test_mail_past_its_kind_period_is_removed_and_audited(db: Database, tm
     assert await _uids_by_subject(db, cab) == [2]
     assert sorted(woken) == sorted([app, cab])
     async with db.read() as session:
-        usage = dict((await session.execute(select(StoreMailbox.mailbox_id, StoreMailbox.used_bytes))).all())
-        sizes = dict((await session.execute(
-            select(Folder.mailbox_id, func.sum(Message.size))
-            .join(Folder, Folder.id == Message.folder_id).group_by(Folder.mailbox_id)
-        )).all())
+        usage = dict(
+            (await session.execute(select(StoreMailbox.mailbox_id, StoreMailbox.used_bytes))).all()
+        )
+        sizes = dict(
+            (
+                await session.execute(
+                    select(Folder.mailbox_id, func.sum(Message.size))
+                    .join(Folder, Folder.id == Message.folder_id)
+                    .group_by(Folder.mailbox_id)
+                )
+            ).all()
+        )
         blobs = (await session.execute(select(func.count()).select_from(Blob))).scalar_one()
     assert usage[app] == sizes[app] and usage[cab] == sizes[cab]
     assert blobs == 3  # the removed messages' sealed bytes are gone too
@@ -93,7 +105,9 @@ async def test_batches_split_large_purges(db: Database, tmp_path: Path) -> None:
     assert await _uids_by_subject(db, app) == []
 
 
-async def test_audit_entries_past_their_period_are_removed_and_the_chain_verifies(db: Database) -> None:
+async def test_audit_entries_past_their_period_are_removed_and_the_chain_verifies(
+    db: Database,
+) -> None:
     await audit.record(db, *(audit.AuditEvent("t", "x.test", f"o{n}", "ok") for n in range(5)))
     later = utcnow() + 20 * DAY  # everything so far is 20 days old by then
     report = await purge_expired(db, RetentionSettings(audit_days=10), now=later)
@@ -108,9 +122,13 @@ async def test_audit_entries_past_their_period_are_removed_and_the_chain_verifie
 
 async def test_recent_audit_entries_stay(db: Database) -> None:
     await audit.record(db, *(audit.AuditEvent("t", "x.test", f"o{n}", "ok") for n in range(3)))
-    assert (await purge_expired(db, RetentionSettings(audit_days=10), now=utcnow())).audit_entries == 0
+    assert (
+        await purge_expired(db, RetentionSettings(audit_days=10), now=utcnow())
+    ).audit_entries == 0
     async with db.read() as session:
-        assert (await session.execute(select(func.count()).select_from(AuditEntry))).scalar_one() == 3
+        assert (
+            await session.execute(select(func.count()).select_from(AuditEntry))
+        ).scalar_one() == 3
 
 
 async def test_the_periodic_service_runs_passes(db: Database, tmp_path: Path) -> None:

@@ -18,7 +18,10 @@ SERVICE = ServiceSettings(
 
 
 def http_settings(
-    data_dir: Path, *, public_imap_port: int | None = None, public_submission_port: int | None = None
+    data_dir: Path,
+    *,
+    public_imap_port: int | None = None,
+    public_submission_port: int | None = None,
 ) -> Settings:
     http = HttpSettings(
         listen=HostPort("127.0.0.1", 0),

@@ -30,7 +30,9 @@ def _fetch(
         conn.close()
 
 
-async def fetch(port: int, method: str, path: str, body: bytes | None = None, host: str = "salus.test") -> tuple[int, dict[str, str], bytes]:
+async def fetch(
+    port: int, method: str, path: str, body: bytes | None = None, host: str = "salus.test"
+) -> tuple[int, dict[str, str], bytes]:
     return await asyncio.to_thread(_fetch, port, method, path, body, host)
 
 
@@ -70,7 +72,9 @@ async def test_well_known_path_without_address_uses_the_host_and_placeholder(
 ) -> None:
     async with running_http(tmp_path) as server:
         status, _, body = await fetch(
-            server.port, "GET", "/.well-known/autoconfig/mail/config-v1.1.xml",
+            server.port,
+            "GET",
+            "/.well-known/autoconfig/mail/config-v1.1.xml",
             host="autoconfig.clinique.test:8025",
         )
     assert status == 200
@@ -90,7 +94,10 @@ async def test_public_ports_are_published_behind_a_load_balancer(tmp_path: Path)
         )
     assert _servers(thunderbird)["imap"]["port"] == "993"
     assert _servers(thunderbird)["smtp"]["port"] == "465"
-    ports = {p.findtext(f"{A}Type"): p.findtext(f"{A}Port") for p in ET.fromstring(outlook).iter(f"{A}Protocol")}
+    ports = {
+        p.findtext(f"{A}Type"): p.findtext(f"{A}Port")
+        for p in ET.fromstring(outlook).iter(f"{A}Protocol")
+    }
     assert ports == {"IMAP": "993", "SMTP": "465"}
 
 

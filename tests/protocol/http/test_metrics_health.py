@@ -31,9 +31,15 @@ async def test_metrics_parse_and_count_requests(tmp_path: Path) -> None:
     first, second = _samples(body.decode()), _samples(again.decode())
     families = {f.name for f in text_string_to_metric_families(body.decode())}
     assert {
-        "salus_sessions", "salus_messages_accepted", "salus_messages_refused",
-        "salus_deliveries", "salus_auth_failures", "salus_crypto_seconds",
-        "salus_queue_depth", "salus_queue_oldest_age_seconds", "salus_database_up",
+        "salus_sessions",
+        "salus_messages_accepted",
+        "salus_messages_refused",
+        "salus_deliveries",
+        "salus_auth_failures",
+        "salus_crypto_seconds",
+        "salus_queue_depth",
+        "salus_queue_oldest_age_seconds",
+        "salus_database_up",
         "process_resident_memory_bytes",
     } <= families
     assert first[("salus_database_up", ())] == 1.0

@@ -13,8 +13,14 @@ from config.logging import EVENT_NAMES
 from tests.integration.ops.operator import SALUS, run_salus
 from tests.protocol.http.test_autoconfig import fetch
 
-OTHER_LISTENERS = ("SMTP__SUBMISSION", "SMTP__SUBMISSIONS", "SMTP__MX", "IMAP__LISTEN",
-                   "IMAP__LISTEN_TLS", "LOOKUP__LISTEN")
+OTHER_LISTENERS = (
+    "SMTP__SUBMISSION",
+    "SMTP__SUBMISSIONS",
+    "SMTP__MX",
+    "IMAP__LISTEN",
+    "IMAP__LISTEN_TLS",
+    "LOOKUP__LISTEN",
+)
 
 
 async def _until_ready(port: int, process: asyncio.subprocess.Process) -> tuple[int, bytes]:
@@ -36,8 +42,13 @@ async def test_serve_answers_probes_and_stops_on_sigterm(tmp_path: Path, free_po
     env = {**os.environ, "SALUS_HTTP__LISTEN": f"127.0.0.1:{free_port}"}
     env |= {f"SALUS_{name}": "127.0.0.1:0" for name in OTHER_LISTENERS}
     process = await asyncio.create_subprocess_exec(
-        str(SALUS), "serve", "--data-dir", str(data_dir), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        str(SALUS),
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         status, body = await _until_ready(free_port, process)

@@ -13,8 +13,13 @@ import pytest
 from mailserver.backup import MANIFEST, BackupError, restore_backup, unpack
 
 
-def _archive(path: Path, members: dict[str, bytes], *, manifest: dict[str, object] | None = None,
-             extra: list[tarfile.TarInfo] | None = None) -> Path:
+def _archive(
+    path: Path,
+    members: dict[str, bytes],
+    *,
+    manifest: dict[str, object] | None = None,
+    extra: list[tarfile.TarInfo] | None = None,
+) -> Path:
     files = {name: hashlib.sha256(data).hexdigest() for name, data in members.items()}
     body = json.dumps(manifest or {"format": 1, "backend": "sqlite", "files": files}).encode()
     with tarfile.open(path, "w:gz") as tar:
@@ -53,7 +58,8 @@ def test_links_are_refused(tmp_path: Path) -> None:
 def test_a_tampered_member_is_refused(tmp_path: Path) -> None:
     members = {"data/salus.toml": b"[service]\n"}
     manifest = {
-        "format": 1, "backend": "sqlite",
+        "format": 1,
+        "backend": "sqlite",
         "files": {"data/salus.toml": hashlib.sha256(b"something else").hexdigest()},
     }
     archive = _archive(tmp_path / "a.tgz", members, manifest=manifest)

@@ -19,7 +19,9 @@ def _get(target: bytes, *extra: bytes, host: bytes = b"salus.test") -> bytes:
     return b"\r\n".join([b"GET " + target + b" HTTP/1.1", b"Host: " + host, *extra, b"", b""])
 
 
-async def _status(tmp_path: Path, data: bytes, limits: HttpLimits | None = None) -> tuple[int, bytes]:
+async def _status(
+    tmp_path: Path, data: bytes, limits: HttpLimits | None = None
+) -> tuple[int, bytes]:
     async with running_http(tmp_path, limits) as server:
         answer = await raw_exchange(server.port, data)
     return status_of(answer), answer
@@ -139,10 +141,14 @@ def _post(body: bytes, *extra: bytes) -> bytes:
     [
         # billion laughs
         b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
-        b'<Autodiscover xmlns="' + REQUEST_NS.encode() + b'"><Request><EMailAddress>&lol2;@salus.test</EMailAddress></Request></Autodiscover>',
+        b'<Autodiscover xmlns="'
+        + REQUEST_NS.encode()
+        + b'"><Request><EMailAddress>&lol2;@salus.test</EMailAddress></Request></Autodiscover>',
         # external entity
         b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-        b'<Autodiscover xmlns="' + REQUEST_NS.encode() + b'"><Request><EMailAddress>&xxe;</EMailAddress></Request></Autodiscover>',
+        b'<Autodiscover xmlns="'
+        + REQUEST_NS.encode()
+        + b'"><Request><EMailAddress>&xxe;</EMailAddress></Request></Autodiscover>',
         b"<Autodiscover><Request><EMailAddress>a@salus.test",
         b"not xml at all",
         b"<Other xmlns='urn:x'><Request><EMailAddress>a@salus.test</EMailAddress></Request></Other>",

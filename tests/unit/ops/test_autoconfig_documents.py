@@ -56,7 +56,7 @@ def test_local_domain_from_host() -> None:
 def test_any_accepted_address_has_only_safe_characters(text: str) -> None:
     address = local_address(text, DOMAINS)
     if address is not None:
-        assert not set(address) & set("<>\"\\ \r\n\t\x00")
+        assert not set(address) & set('<>"\\ \r\n\t\x00')
         assert address.endswith(DOMAINS)
 
 
@@ -66,8 +66,13 @@ def test_endpoints_prefer_public_ports(tmp_path: Path) -> None:
         imap=ImapSettings(listen_tls=HostPort("0.0.0.0", 993)),
         smtp=SmtpSettings(submissions=HostPort("0.0.0.0", 465)),
     )
-    assert (Endpoints.from_settings(settings).imap_port, Endpoints.from_settings(settings).submission_port) == (993, 465)
-    public = Settings(data_dir=tmp_path, http=HttpSettings(public_imap_port=10993, public_submission_port=10465))
+    assert (
+        Endpoints.from_settings(settings).imap_port,
+        Endpoints.from_settings(settings).submission_port,
+    ) == (993, 465)
+    public = Settings(
+        data_dir=tmp_path, http=HttpSettings(public_imap_port=10993, public_submission_port=10465)
+    )
     assert Endpoints.from_settings(public).imap_port == 10993
     assert Endpoints.from_settings(public).submission_port == 10465
 

@@ -89,7 +89,11 @@ def test_arbitrary_bytes_give_a_request_or_an_http_error(data: bytes) -> None:
     ),
 )
 def test_well_formed_heads_round_trip(method: str, path: str, fields: dict[str, str]) -> None:
-    lines = [f"{method} {path} HTTP/1.1", "Host: salus.test", *(f"{k}: {v}" for k, v in fields.items())]
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        "Host: salus.test",
+        *(f"{k}: {v}" for k, v in fields.items()),
+    ]
     request = parse_head(("\r\n".join(lines) + "\r\n\r\n").encode(), max_fields=16)
     assert (request.method, request.path) == (method, path)
     lowered: dict[str, list[str]] = {}
