@@ -112,11 +112,11 @@ def assess(key: pgpy.PGPKey, at: datetime) -> Assessment:
     lifetime = _key_lifetime(latest)
     if lifetime is not None and key.created + lifetime <= at:
         return Assessment(KeyStatus(fingerprint, KeyProblem.EXPIRED))
-    usable = [(key, latest.key_flags)]
+    usable = [(key, _key_flags(latest))]
     for subkey in key.subkeys.values():
         binding = _subkey_binding(key, subkey, at)
         if binding is not None:
-            usable.append((subkey, binding.key_flags))
+            usable.append((subkey, _key_flags(binding)))
     encryption = [k for k, flags in usable if flags & _ENCRYPT and k.key_algorithm in _CAN_ENCRYPT]
     signing = [
         k
@@ -221,6 +221,13 @@ def _weak(key: pgpy.PGPKey) -> bool:
     if algorithm in _RSA:
         return int(key.key_size) < policy.OPENPGP_MIN_RSA_BITS
     return algorithm not in {PubKeyAlgorithm.EdDSA, PubKeyAlgorithm.ECDH, PubKeyAlgorithm.ECDSA}
+
+
+def _key_flags(sig: pgpy.PGPSignature) -> set[KeyFlags]:
+    """Key flags (§5.2.3.21) from the hashed area only; none listed means no use (pgpy's
+    own property fails when the subpacket sits in the unhashed area)."""
+    flags = sig._signature.subpackets["h_KeyFlags"]
+    return set(flags[-1].flags) if flags else set()
 
 
 def _key_lifetime(sig: pgpy.PGPSignature) -> timedelta | None:
