@@ -53,13 +53,16 @@ class OpenPgpResult:
 
 def decrypt_and_verify(
     entity: bytes,
-    recipient_secret: str,
+    recipient_secret: str | Sequence[str],
     signer_publics: Sequence[str],
     *,
     at: datetime | None = None,
 ) -> OpenPgpResult:
     """Decrypt `entity` (a PGP/MIME multipart/encrypted entity, header fields and body)
     with `recipient_secret` and judge its signature against `signer_publics`.
+    `recipient_secret` may also be several secret keys (a mailbox's key generations, so
+    that mail sent to a renewed key stays readable): the session key packets name the
+    key to use, no trial decryption.
 
     MessageRefused (a DecryptionError with a reason) for what is refused from the public
     structure; DecryptionError, saying nothing more, for every decryption failure."""
@@ -71,9 +74,10 @@ def decrypt_and_verify(
             Refusal.MALFORMED, "the PGP/MIME payload is not one armored message"
         ) from exc
     layout = message_layout.envelope(binary)
-    recipient = load_secret(recipient_secret)
+    secrets = [recipient_secret] if isinstance(recipient_secret, str) else recipient_secret
+    recipients = [load_secret(secret) for secret in secrets]
     try:
-        plaintext = _decrypt(recipient, layout)
+        plaintext = _decrypt(recipients, layout)
     except DecryptionError:
         raise
     except Exception as exc:  # pgpy and cryptography raise many kinds: all are one
@@ -85,19 +89,20 @@ def decrypt_and_verify(
     )
 
 
-def _decrypt(recipient: pgpy.PGPKey, layout: message_layout.Envelope) -> bytes:
-    cipher, session_key = _session_key(recipient, layout.session_keys)
+def _decrypt(recipients: list[pgpy.PGPKey], layout: message_layout.Envelope) -> bytes:
+    cipher, session_key = _session_key(recipients, layout.session_keys)
     seipd = Packet(bytearray(encode(layout.encrypted.tag, layout.encrypted.body)))
     return bytes(seipd.decrypt(session_key, cipher))  # checks the MDC (RFC 4880 §5.13)
 
 
 def _session_key(
-    recipient: pgpy.PGPKey, session_keys: list[RawPacket]
+    recipients: list[pgpy.PGPKey], session_keys: list[RawPacket]
 ) -> tuple[SymmetricKeyAlgorithm, bytes]:
     """Our session key: from a PKESK for one of our keys (any of them, expired or not,
     so that old mail stays readable), with a cipher the policy accepts."""
     ours = {
         key.fingerprint.keyid: key
+        for recipient in recipients
         for key in (recipient, *recipient.subkeys.values())
         if key.key_algorithm in _CAN_DECRYPT
     }

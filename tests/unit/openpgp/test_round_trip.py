@@ -203,3 +203,13 @@ def test_encrypted_but_unsigned_non_mime_content_is_not_signed(bob: tuple[str, s
         False,
         Reason.NOT_SIGNED,
     )
+
+
+def test_mail_to_a_previous_key_generation_stays_readable(alice: tuple[str, str]) -> None:
+    old = generate_key("gerd@praxis.test", "Gerd")
+    new = generate_key("gerd@praxis.test", "Gerd")
+    to_old = sign_and_encrypt(ENTITY, alice[0], [old[1]])
+    result = decrypt_and_verify(to_old, [new[0], old[0]], [alice[1]])
+    assert (result.content, result.signature_valid) == (ENTITY, True)
+    with pytest.raises(DecryptionError):
+        decrypt_and_verify(to_old, [new[0]], [alice[1]])
