@@ -213,3 +213,14 @@ def test_mail_to_a_previous_key_generation_stays_readable(alice: tuple[str, str]
     assert (result.content, result.signature_valid) == (ENTITY, True)
     with pytest.raises(DecryptionError):
         decrypt_and_verify(to_old, [new[0]], [alice[1]])
+
+
+def test_expired_recipient_key_is_refused_when_sending(alice: tuple[str, str]) -> None:
+    now = datetime.now(UTC)
+    key = build_key(
+        "old@klinik.test", "Old", created=now - timedelta(days=30), expires=timedelta(days=10)
+    )
+    with pytest.raises(KeyRefused) as caught:
+        sign_and_encrypt(ENTITY, alice[0], [armored(key)[1]])
+    assert (caught.value.reason, caught.value.purpose) == (KeyProblem.EXPIRED, "encrypt")
+    assert sign_and_encrypt(ENTITY, alice[0], [armored(key)[1]], at=now - timedelta(days=25))
