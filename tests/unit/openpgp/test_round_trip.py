@@ -14,6 +14,7 @@ from crypto.errors import DecryptionError, Reason
 from crypto.openpgp import (
     KeyProblem,
     KeyRefused,
+    check_key,
     decrypt_and_verify,
     fingerprint,
     generate_key,
@@ -223,4 +224,4 @@ def test_expired_recipient_key_is_refused_when_sending(alice: tuple[str, str]) -
     with pytest.raises(KeyRefused) as caught:
         sign_and_encrypt(ENTITY, alice[0], [armored(key)[1]])
     assert (caught.value.reason, caught.value.purpose) == (KeyProblem.EXPIRED, "encrypt")
-    assert sign_and_encrypt(ENTITY, alice[0], [armored(key)[1]], at=now - timedelta(days=25))
+    assert check_key(armored(key)[1], now - timedelta(days=25)).refusal("encrypt") is None
