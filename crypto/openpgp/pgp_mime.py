@@ -131,7 +131,11 @@ def parse_entity(entity: bytes) -> Part:
         name, colon, value = line.partition(b":")
         if not colon:
             raise MessageRefused(Refusal.MALFORMED, "a header line without a colon")
-        headers.setdefault(name.strip().lower().decode("latin-1"), value.strip().decode("latin-1"))
+        key = name.strip().lower().decode("latin-1")
+        if key in headers and key.startswith("content-"):
+            # Readers disagree on which one counts: refuse rather than guess (RFC 2045 §3).
+            raise MessageRefused(Refusal.MALFORMED, f"{key} appears twice")
+        headers.setdefault(key, value.strip().decode("latin-1"))
     parser = email.message.Message()
     parser["Content-Type"] = headers.get("content-type", "text/plain")
     params = {str(k).lower(): str(v) for k, v in parser.get_params(failobj=[])[1:]}

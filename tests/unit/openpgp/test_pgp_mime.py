@@ -109,3 +109,10 @@ def test_signed_with_an_appended_part_is_refused() -> None:
     with pytest.raises(MessageRefused) as caught:
         signed_parts(_signed([b"Content-Type: text/plain\r\n\r\nx", SIGNATURE, b"\r\nappended"]))
     assert caught.value.reason is Refusal.MIXED_CONTENT
+
+
+def test_two_content_types_are_refused_not_guessed() -> None:
+    entity = b"Content-Type: text/plain\r\n" + _encrypted([CONTROL, PAYLOAD])
+    with pytest.raises(MessageRefused) as caught:
+        encrypted_payload(entity)
+    assert caught.value.reason is Refusal.MALFORMED
