@@ -212,27 +212,7 @@ def _cda_document(
 
 def _hl7_document(filename: str, index: int, content: bytes, limits: DocumentLimits) -> Document:
     message = hl7v2.read(content, limits.hl7)
-    clinical = []
-    for embedded in message.embedded:
-        name = f"{filename} OBX {embedded.obx}"
-        if embedded.media_type != "text/xml":
-            clinical.append(
-                ClinicalDocument(
-                    name,
-                    embedded.media_type,
-                    embedded.content,
-                    embedded.code,
-                    embedded.code.display,
-                    message.sent_at,
-                    message.sender.name if message.sender else "",
-                )
-            )
-            continue
-        try:
-            doc = cda.read(embedded.content, limits.xml)
-        except CdaError as exc:
-            raise CdaError(f"OBX {embedded.obx} embedded CDA: {exc.fault}", code=exc.code) from None
-        clinical.append(_clinical_from_cda(name, "text/xml", embedded.content, doc))
+    clinical = _hl7_clinical(filename, message, limits)
     first = clinical[0] if clinical else None
     codes = message.codes + tuple(
         c.code for c in clinical if c.code and c.code not in message.codes
@@ -256,6 +236,34 @@ def _hl7_document(filename: str, index: int, content: bytes, limits: DocumentLim
         message_type=message.message_type,
         clinical=tuple(clinical),
     )
+
+
+def _hl7_clinical(
+    filename: str, message: hl7v2.Hl7Document, limits: DocumentLimits
+) -> list[ClinicalDocument]:
+    """The documents an HL7 message embeds in OBX-5, XML ones validated as CDA."""
+    clinical: list[ClinicalDocument] = []
+    for embedded in message.embedded:
+        name = f"{filename} OBX {embedded.obx}"
+        if embedded.media_type != "text/xml":
+            clinical.append(
+                ClinicalDocument(
+                    name,
+                    embedded.media_type,
+                    embedded.content,
+                    embedded.code,
+                    embedded.code.display,
+                    message.sent_at,
+                    message.sender.name if message.sender else "",
+                )
+            )
+            continue
+        try:
+            doc = cda.read(embedded.content, limits.xml)
+        except CdaError as exc:
+            raise CdaError(f"OBX {embedded.obx} embedded CDA: {exc.fault}", code=exc.code) from None
+        clinical.append(_clinical_from_cda(name, "text/xml", embedded.content, doc))
+    return clinical
 
 
 def _xdm_document(filename: str, index: int, content: bytes, limits: DocumentLimits) -> Document:

@@ -214,19 +214,7 @@ def build_integration_mdn(
     subject = _one_line(original.get("Subject", ""))
     final_recipient = _one_line(final_recipient)
     domain = from_address.rpartition("@")[2] or "localhost"
-    label = INTEGRATION_LABELS.get(error_code or 0, INTEGRATION_LABELS[906])
-    if error_code is None:
-        human = (
-            f"The message {original_id} was processed: its documents were recognised and routed."
-        )
-        disposition = "automatic-action/MDN-sent-automatically; processed"
-    else:
-        subject = f"[KO Intégration système !][{error_code}] {subject}"
-        human = (
-            f"The message {original_id} could not be integrated automatically.\n"
-            f"Error {error_code}: {label}.\n{error_text}".rstrip()
-        )
-        disposition = "automatic-action/MDN-sent-automatically; processed/error"
+    subject, human, disposition, label = _mdn_texts(original_id, subject, error_code, error_text)
     report = EmailMessage()
     report["From"] = from_address
     report["To"] = to_address
@@ -245,6 +233,24 @@ def build_integration_mdn(
         *([f"Error: {error_code}^{label}"] if error_code is not None else []),
     ]
     return _multipart_report(report, human, "\r\n".join(fields) + "\r\n", _header_block(original))
+
+
+def _mdn_texts(
+    original_id: str, subject: str, error_code: int | None, error_text: str
+) -> tuple[str, str, str, str]:
+    """Subject, human-readable text, disposition and error label of an MDN."""
+    label = INTEGRATION_LABELS.get(error_code or 0, INTEGRATION_LABELS[APPLICATION_OTHER_ERROR])
+    if error_code is None:
+        human = (
+            f"The message {original_id} was processed: its documents were recognised and routed."
+        )
+        return subject, human, "automatic-action/MDN-sent-automatically; processed", label
+    human = (
+        f"The message {original_id} could not be integrated automatically.\n"
+        f"Error {error_code}: {label}.\n{error_text}"
+    ).rstrip()
+    subject = f"[KO Intégration système !][{error_code}] {subject}"
+    return subject, human, "automatic-action/MDN-sent-automatically; processed/error", label
 
 
 def _one_line(value: object) -> str:

@@ -71,19 +71,7 @@ def looks_clinical(root: Element) -> bool:
 
 
 def from_root(root: Element) -> CdaDocument:
-    if namespace(root) != V3 or local_name(root) != "ClinicalDocument":
-        ns = namespace(root) or "no namespace"
-        raise CdaError(
-            f"not a CDA R2 document: root element is <{local_name(root)}> ({ns}), "
-            f"not ClinicalDocument in {V3}"
-        )
-    for path in _REQUIRED:
-        if root.find(path, _NS) is None:
-            raise CdaError(f"CDA header element {path.removeprefix('v3:').split('[')[0]} is missing")
-    for href in stylesheet_hrefs(root):
-        if _REMOTE.match(href):
-            raise CdaError(f"xml-stylesheet points outside the document ({href[:80]})")
-    _check_non_xml_body(root)
+    _check(root)
     code = root.find("v3:code", _NS)
     patient_ids = [_id(e) for e in root.iterfind("v3:recordTarget/v3:patientRole/v3:id", _NS)]
     ins = next(
@@ -121,6 +109,25 @@ def from_root(root: Element) -> CdaDocument:
         else f"{ins.get('extension', '')}^^^&{ins.get('root', '')}&ISO",
         template_ids=tuple(e.get("root", "") for e in root.iterfind("v3:templateId", _NS)),
     )
+
+
+def _check(root: Element) -> None:
+    """The refusals: wrong root, missing header elements, remote stylesheet, bad level 1 body."""
+    if namespace(root) != V3 or local_name(root) != "ClinicalDocument":
+        ns = namespace(root) or "no namespace"
+        raise CdaError(
+            f"not a CDA R2 document: root element is <{local_name(root)}> ({ns}), "
+            f"not ClinicalDocument in {V3}"
+        )
+    for path in _REQUIRED:
+        if root.find(path, _NS) is None:
+            raise CdaError(
+                f"CDA header element {path.removeprefix('v3:').split('[')[0]} is missing"
+            )
+    for href in stylesheet_hrefs(root):
+        if _REMOTE.match(href):
+            raise CdaError(f"xml-stylesheet points outside the document ({href[:80]})")
+    _check_non_xml_body(root)
 
 
 def _check_non_xml_body(root: Element) -> None:

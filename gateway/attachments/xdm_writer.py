@@ -112,24 +112,7 @@ def _metadata(
     slots = [_slot("submissionTime", submitted_at.strftime("%Y%m%d%H%M%S"))]
     if values:
         slots.append(_slot("intendedRecipient", *values))
-    package = _R.RegistryPackage(
-        *slots,
-        _R.Name(_R.LocalizedString(value="Submission Set")),
-        _classification(
-            "set-author",
-            SUBMISSION_AUTHOR_SCHEME,
-            set_id,
-            "",
-            _slot("authorPerson", author or "Salus"),
-        ),
-        _external(
-            "set-source", set_id, SUBMISSION_SOURCE_ID, source_oid, "XDSSubmissionSet.sourceId"
-        ),
-        _external(
-            "set-unique", set_id, SUBMISSION_UNIQUE_ID, submission_id, "XDSSubmissionSet.uniqueId"
-        ),
-        id=set_id,
-    )
+    package = _submission_set(set_id, slots, author, source_oid, submission_id)
     node = _R.Classification(
         id="set-node",
         classifiedObject=set_id,
@@ -152,6 +135,24 @@ def _metadata(
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
+def _submission_set(
+    set_id: str, slots: list[Element], author: str, source_oid: str, submission_id: str
+) -> Element:
+    author_slot = _slot("authorPerson", author or "Salus")
+    return _R.RegistryPackage(
+        *slots,
+        _R.Name(_R.LocalizedString(value="Submission Set")),
+        _classification("set-author", SUBMISSION_AUTHOR_SCHEME, set_id, "", author_slot),
+        _external(
+            "set-source", set_id, SUBMISSION_SOURCE_ID, source_oid, "XDSSubmissionSet.sourceId"
+        ),
+        _external(
+            "set-unique", set_id, SUBMISSION_UNIQUE_ID, submission_id, "XDSSubmissionSet.uniqueId"
+        ),
+        id=set_id,
+    )
+
+
 def _entry(entry_id: str, d: PackagedDocument) -> Element:
     parts = [
         _slot("URI", d.name),
@@ -161,45 +162,7 @@ def _entry(entry_id: str, d: PackagedDocument) -> Element:
     if d.creation_time:
         parts.append(_slot("creationTime", d.creation_time))
     parts.append(_R.Name(_R.LocalizedString(value=d.title or d.name)))
-    parts.append(
-        _classification(
-            f"{entry_id}-author",
-            DOCUMENT_AUTHOR_SCHEME,
-            entry_id,
-            "",
-            _slot("authorPerson", d.author or "unknown"),
-        )
-    )
-    if d.code is not None:
-        parts.append(
-            _classification(
-                f"{entry_id}-type",
-                TYPE_CODE_SCHEME,
-                entry_id,
-                d.code.code,
-                _slot("codingScheme", d.code.system),
-                _R.Name(_R.LocalizedString(value=d.code.display or d.code.code)),
-            )
-        )
-    if d.patient_cx:
-        parts.append(
-            _external(
-                f"{entry_id}-patient",
-                entry_id,
-                DOCUMENT_PATIENT_ID,
-                d.patient_cx,
-                "XDSDocumentEntry.patientId",
-            )
-        )
-    parts.append(
-        _external(
-            f"{entry_id}-unique",
-            entry_id,
-            DOCUMENT_UNIQUE_ID,
-            d.unique_id or f"2.25.{uuid.uuid4().int}",
-            "XDSDocumentEntry.uniqueId",
-        )
-    )
+    parts += _entry_classifications(entry_id, d)
     return _R.ExtrinsicObject(
         *parts,
         id=entry_id,
@@ -207,6 +170,29 @@ def _entry(entry_id: str, d: PackagedDocument) -> Element:
         objectType=STABLE_DOCUMENT_ENTRY,
         status=_APPROVED,
     )
+
+
+def _entry_classifications(entry_id: str, d: PackagedDocument) -> list[Element]:
+    """Author and typeCode classifications, patientId and uniqueId external identifiers."""
+    author = _slot("authorPerson", d.author or "unknown")
+    parts = [_classification(f"{entry_id}-author", DOCUMENT_AUTHOR_SCHEME, entry_id, "", author)]
+    if d.code is not None:
+        name = _R.Name(_R.LocalizedString(value=d.code.display or d.code.code))
+        scheme = _slot("codingScheme", d.code.system)
+        parts.append(
+            _classification(
+                f"{entry_id}-type", TYPE_CODE_SCHEME, entry_id, d.code.code, scheme, name
+            )
+        )
+    if d.patient_cx:
+        label = "XDSDocumentEntry.patientId"
+        parts.append(
+            _external(f"{entry_id}-patient", entry_id, DOCUMENT_PATIENT_ID, d.patient_cx, label)
+        )
+    unique = d.unique_id or f"2.25.{uuid.uuid4().int}"
+    label = "XDSDocumentEntry.uniqueId"
+    parts.append(_external(f"{entry_id}-unique", entry_id, DOCUMENT_UNIQUE_ID, unique, label))
+    return parts
 
 
 def _slot(name: str, *values: str) -> Element:
