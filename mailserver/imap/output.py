@@ -6,9 +6,9 @@ stops reading makes the writer wait, never the memory grow; one that does not re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 CHUNK = 64 * 1024
+CLOSE_SECONDS = 2.0
 
 
 class WriteStalled(Exception):
@@ -37,9 +37,14 @@ class Output:
         return self.writer.transport.get_write_buffer_size()
 
     async def close(self) -> None:
+        """Close politely (TLS close_notify); abort when the peer does not answer."""
         self.writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.writer.wait_closed(), 2)
+        try:
+            await asyncio.wait_for(self.writer.wait_closed(), CLOSE_SECONDS)
+        except TimeoutError:
+            self.abort()
+        except (ConnectionError, OSError):
+            pass
 
     def abort(self) -> None:
         self.writer.transport.abort()

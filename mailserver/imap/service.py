@@ -141,8 +141,10 @@ class ImapService:
             session.output.writer.close()
         if self._tasks:
             _done, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_SECONDS)
-            for task in pending:
-                task.cancel()
+            if pending:
+                for session in list(self.sessions):
+                    session.output.abort()
+                await asyncio.wait(pending, timeout=STOP_GRACE_SECONDS)
         for server in self._servers:
             await server.wait_closed()
         log.info(Event.SERVICE_STOPPED, service=self.name)

@@ -23,7 +23,15 @@ class Literal:
     data: bytes
 
 
-Value = None | int | str | bytes | Atom | Literal | Sequence["Value"]
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Values written one after the other without separators: the grammar's `1*address`
+    and `1*body` (RFC 3501 §9) have no space between their elements."""
+
+    items: Sequence[Value]
+
+
+Value = None | int | str | bytes | Atom | Literal | Run | Sequence["Value"]
 
 
 def _quotable(data: bytes) -> bool:
@@ -37,7 +45,7 @@ def string(data: bytes | str) -> bytes:
     return b"{%d}\r\n" % len(raw) + raw
 
 
-def encode(value: Value) -> bytes:
+def encode(value: Value) -> bytes:  # noqa: PLR0911 - one branch per kind of value
     if value is None:
         return b"NIL"
     if isinstance(value, bool):
@@ -50,4 +58,6 @@ def encode(value: Value) -> bytes:
         return b"{%d}\r\n" % len(value.data) + value.data
     if isinstance(value, str | bytes):
         return string(value)
+    if isinstance(value, Run):
+        return b"".join(encode(v) for v in value.items)
     return b"(" + b" ".join(encode(v) for v in value) + b")"

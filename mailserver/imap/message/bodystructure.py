@@ -6,7 +6,7 @@ from __future__ import annotations
 from mailserver.imap.message import parameters
 from mailserver.imap.message.envelope import envelope
 from mailserver.imap.message.mime import Entity
-from mailserver.imap.wire import Value
+from mailserver.imap.wire import Run, Value
 
 
 def _params(params: tuple[tuple[bytes, bytes], ...]) -> Value:
@@ -46,8 +46,8 @@ def structure(entity: Entity, *, extensible: bool) -> Value:
 
 
 def _multipart(entity: Entity, *, extensible: bool) -> Value:
-    out: list[Value] = [structure(child, extensible=extensible) for child in entity.children]
-    out.append(entity.subtype.upper())
+    children = Run([structure(child, extensible=extensible) for child in entity.children])
+    out: list[Value] = [children, entity.subtype.upper()]
     if extensible:
         out.extend(
             [

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from mailserver.imap.message import addresses, headers
 from mailserver.imap.message.headers import HeaderField
-from mailserver.imap.wire import Value
+from mailserver.imap.wire import Run, Value
 
 
 def _addresses(value: bytes | None) -> Value:
     found = addresses.parse(value)
     if not found:
         return None
-    return [[a.name, a.adl, a.mailbox, a.host] for a in found]
+    return [Run([[a.name, a.adl, a.mailbox, a.host] for a in found])]
 
 
 def envelope(header_fields: list[HeaderField]) -> Value:
