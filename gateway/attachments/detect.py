@@ -9,12 +9,15 @@ contradict the content: a zip declared as XML, XML declared as a zip, or a file 
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from gateway.attachments.errors import DetectError
 from gateway.attachments.xdm import is_xdm_layout
 from gateway.attachments.zip_reader import ZIP_MAGIC, ZipLimits, entry_names
 
+# "MSH", the field separator, 4 (or 5) encoding characters, the separator again (HL7 v2.5 §2.5.1).
+_MSH = re.compile(rb"MSH([^A-Za-z0-9\s])[^A-Za-z0-9\s]{4,5}(?:\1|[\r\n]|\Z)")
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 _HL7_TYPES = frozenset(
     {
@@ -61,7 +64,7 @@ def content_kind(content: bytes) -> str | None:
     for bom in _BOMS:
         if content.startswith(bom):
             return "xml" if bom != _BOMS[0] else content_kind(content[len(bom) :])
-    if content.startswith(b"MSH") and len(content) > 3 and not chr(content[3]).isalnum():
+    if _MSH.match(content):
         return "hl7v2"
     if content.startswith(ZIP_MAGIC):
         return "zip"

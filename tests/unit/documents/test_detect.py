@@ -26,6 +26,8 @@ LIMITS = ZipLimits()
         (raw_zip([("word/document.xml", b"<x/>")]), "application/zip", "letter.docx", None),
         (b"%PDF-1.7", "application/pdf", "report.pdf", None),
         (b"Hello", "text/plain", "", None),
+        (b"MSH: notes of the meeting", "text/plain", "", None),
+        (b"MSH|^~\\&", "text/plain", "", Kind.HL7V2),
     ],
 )
 def test_kinds(content: bytes, declared: str, name: str, kind: Kind | None) -> None:
