@@ -8,7 +8,10 @@ What the pipeline calls:
   -> application/pkcs7-mime entity (form "smime" or "smime-gcm");
 - `decrypt(entity, key_pem, cert_pem)` / `decrypt_any(entity, [(key_pem, cert_pem), ...])`
   -> inner entity; one opaque `crypto.errors.DecryptionError` for every failure;
-- `verify(entity, anchors_pem, at, crl, sender=...)` -> `SignatureResult`.
+- `verify(entity, anchors_pem, at, crl, sender=...)` -> `SignatureResult`;
+- `unprotect(entity, keys, anchors_pem, at, crl, sender=...)` -> `SignatureResult`:
+  decrypt then verify, with CBC integrity failures as the same opaque DecryptionError
+  (no padding oracle); what inbound mail and server-decrypt mailboxes should call.
 `split_message` / `join_message` separate an RFC 5322 message's outer headers from the
 MIME entity that is protected, and put them back.
 """
@@ -21,6 +24,7 @@ from crypto.smime.decrypt import decrypt, decrypt_any
 from crypto.smime.envelope import encrypt
 from crypto.smime.mime import join_message, split_message
 from crypto.smime.sign import sign
+from crypto.smime.unprotect import unprotect
 from crypto.smime.verify import SignatureResult, SignatureStatus, verify
 
 
@@ -47,5 +51,6 @@ __all__ = [
     "sign",
     "sign_and_encrypt",
     "split_message",
+    "unprotect",
     "verify",
 ]

@@ -10,6 +10,7 @@ is `EnvelopeRefused`, raised before any key is used, for a cipher the policy ref
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from asn1crypto import cms, core
 from cryptography import x509
@@ -35,6 +36,17 @@ def decrypt(entity: bytes, key_pem: bytes, cert_pem: bytes) -> bytes:
 def decrypt_any(entity: bytes, keys: Sequence[tuple[bytes, bytes]]) -> bytes:
     """Like `decrypt`, trying each (key PEM, certificate or chain PEM) pair in turn: a
     mailbox's key generations, so that mail sent to an old certificate still opens."""
+    return open_envelope(entity, keys).content
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    content: bytes
+    authenticated: bool  # AEAD (GCM): the ciphertext could not have been altered
+
+
+def open_envelope(entity: bytes, keys: Sequence[tuple[bytes, bytes]]) -> Opened:
+    """The inner entity, and whether its encryption also authenticated it."""
     envelope = _envelope(entity)
     for key_pem, cert_pem in keys:
         try:
@@ -46,7 +58,8 @@ def decrypt_any(entity: bytes, keys: Sequence[tuple[bytes, bytes]]) -> bytes:
             continue
         info = _recipient_info(envelope, cert)
         if info is not None:
-            return _open(envelope, _unwrap(info, private))
+            content = _open(envelope, _unwrap(info, private))
+            return Opened(content, authenticated=isinstance(envelope, cms.AuthEnvelopedData))
     raise DecryptionError
 
 

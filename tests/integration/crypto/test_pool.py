@@ -1,0 +1,74 @@
+"""The crypto process pool: S/MIME runs in worker processes with bytes in and out,
+refusals come back as the same typed errors, and a worker that dies does not take the
+pool down for the next message."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from crypto import policy, smime
+from crypto.errors import DecryptionError, EnvelopeRefused, Reason
+from crypto.pool import CryptoPool, PoolFailure
+from tests.unit.crypto.pki import NOW, Pki
+
+ENTITY = b"Content-Type: text/plain\r\n\r\nHbA1c 6.1 %\r\n"
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _refuse() -> None:
+    raise EnvelopeRefused(
+        Reason.WEAK_CIPHER, "the message is encrypted with rc2, which the algorithm policy refuses"
+    )
+
+
+async def test_protect_and_unprotect_in_worker_processes() -> None:
+    pki = Pki.make()
+    alice, bob = pki.mailbox("alice@salus.test"), pki.mailbox("bob@salus.test")
+    pool = CryptoPool(workers=2)
+    await pool.start()
+    try:
+        protected = await pool.run(
+            smime.sign_and_encrypt,
+            ENTITY,
+            alice.key_pem,
+            alice.chain_pem,
+            [bob.cert_pem],
+            policy.FORM_GCM,
+        )
+        result = await pool.run(
+            smime.unprotect,
+            protected,
+            [(bob.key_pem, bob.cert_pem)],
+            [pki.anchors_pem],
+            NOW,
+            sender="alice@salus.test",
+        )
+        assert result.valid and result.content == ENTITY
+        with pytest.raises(DecryptionError) as caught:
+            await pool.run(smime.decrypt, protected, alice.key_pem, alice.cert_pem)
+        assert str(caught.value) == "the message cannot be decrypted"
+        with pytest.raises(EnvelopeRefused) as refused:
+            await pool.run(_refuse)
+        assert refused.value.reason is Reason.WEAK_CIPHER
+    finally:
+        await pool.stop()
+
+
+async def test_a_dead_worker_fails_one_call_and_the_pool_recovers() -> None:
+    pool = CryptoPool(workers=1)
+    await pool.start()
+    try:
+        with pytest.raises(PoolFailure):
+            await pool.run(_die)
+        pki = Pki.make()
+        alice = pki.mailbox("alice@salus.test")
+        signed = await pool.run(smime.sign, ENTITY, alice.key_pem, alice.chain_pem)
+        assert smime.verify(signed, [pki.anchors_pem], NOW).valid
+    finally:
+        await pool.stop()
