@@ -134,7 +134,7 @@ class SubmissionHandler(SaslMechanisms):
         if isinstance(verdict, pipeline.Refused):
             refusal = verdict.decision.refusal
             ctx.refused("data", verdict.decision)
-            self._flush(ctx)
+            await _record(self.runtime, ctx.take_audit())  # with what is pending, in one write
             log.info(Event.SMTP_MESSAGE_REFUSED, client=ctx.client_ip, login=ctx.actor,
                      rule=refusal.rule if refusal else "")
             return refusal.reply() if refusal else replies.LOCAL_ERROR

@@ -23,7 +23,15 @@ from sqlalchemy import select
 from config.settings import HostPort, Settings, SmtpSettings
 from crypto.at_rest import AtRestCipher
 from crypto.service_key import ServiceKey
-from directory.models import Delegation, Mailbox, MailboxStatus
+from directory import passwords
+from directory.models import (
+    Credential,
+    CredentialKind,
+    Delegation,
+    Mailbox,
+    MailboxStatus,
+    Practitioner,
+)
 from mailserver.app import Runtime
 from mailserver.queue.models import Delivery, QueuedMessage
 from mailserver.queue.wakeup import Wakeup
@@ -32,11 +40,7 @@ from mailserver.tls import ReloadableContexts, TlsMaterial
 from storage import migrate
 from storage.audit import AuditEntry
 from storage.database import Database
-from tests.integration.directory.seed import (
-    PASSWORD,
-    organisation_mailbox,
-    practitioner_with_mailbox,
-)
+from tests.integration.directory.seed import PASSWORD, organisation_mailbox, rpps
 
 DOCTOR = "doctor.1@salus.test"
 COLLEAGUE = "doctor.2@salus.test"
@@ -77,12 +81,38 @@ class Mailserver:
             return [(e.actor, e.action, e.object, e.detail) for e in rows]
 
 
+_hashes: dict[str, str] = {}
+
+
+async def password_hash(secret: str = PASSWORD) -> str:
+    """argon2id costs a tenth of a second: hash the test password once per process."""
+    if secret not in _hashes:
+        _hashes[secret] = await passwords.hash_secret(secret)
+    return _hashes[secret]
+
+
+async def practitioner(db: Database, n: int, *, domain: str = "salus.test") -> tuple[str, str]:
+    """Practitioner n with a personal mailbox doctor.n@DOMAIN and the test password."""
+    national_id, address = rpps(n), f"doctor.{n}@{domain}"
+    secret_hash = await password_hash()
+    async with db.write() as session:
+        session.add(Practitioner(national_id=national_id, id_scheme="rpps",
+                                 first_name=f"Alex{n}", last_name=f"Martin{n}", profession="10"))
+        await session.flush()
+        mailbox = Mailbox(address=address, kind="personal", owner_id=national_id)
+        session.add(mailbox)
+        await session.flush()
+        session.add(Credential(mailbox_id=mailbox.id, kind=CredentialKind.PASSWORD,
+                               secret_hash=secret_hash))
+    return national_id, address
+
+
 async def seed_directory(db: Database) -> dict[str, str]:
     """Three practitioners (the third suspended), a delegated and an undelegated
     organisational mailbox; returns address -> national id."""
     ids = {}
     for n in (1, 2, 3):
-        national_id, address = await practitioner_with_mailbox(db, n)
+        national_id, address = await practitioner(db, n)
         ids[address] = national_id
     shared = await organisation_mailbox(db, SHARED)
     await organisation_mailbox(db, NOT_MINE)
