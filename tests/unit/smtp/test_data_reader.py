@@ -1,0 +1,72 @@
+"""The DATA reader: ends only at CRLF.CRLF however the bytes arrive, unstuffs dots,
+and drops (but counts) what passes the limits."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailserver.smtp.data import read_data
+
+
+async def read(chunks: list[bytes], *, max_bytes: int = 10_000, max_line: int = 998,
+               limit: int = 1001) -> tuple[bytes | None, int, int, bytes]:
+    reader = asyncio.StreamReader(limit=limit)
+    for chunk in chunks:
+        reader.feed_data(chunk)
+    reader.feed_eof()
+    received = await read_data(reader, max_bytes=max_bytes, max_line=max_line)
+    rest = await reader.read()
+    return received.content, received.stats.total_bytes, received.stats.longest_line, rest
+
+
+async def test_ends_at_crlf_dot_crlf_and_unstuffs() -> None:
+    content, total, longest, rest = await read([b"a\r\n..b\r\n.c\r\n.\r\nNOOP\r\n"])
+    assert content == b"a\r\n.b\r\nc\r\n"
+    assert rest == b"NOOP\r\n"
+    assert (total, longest) == (len(content), 2)
+
+
+async def test_smuggling_lookalikes_do_not_end_data() -> None:
+    stream = b"x\n.\nMAIL FROM:<a@b>\r\nx\r.\rRCPT\r\n\r\n.\r\n"
+    content, _, _, rest = await read([stream])
+    assert content == b"x\n.\nMAIL FROM:<a@b>\r\nx\r.\rRCPT\r\n\r\n"
+    assert rest == b""
+
+
+async def test_over_long_line_is_measured_and_dropped_and_its_tail_is_not_an_end() -> None:
+    line = b"y" * 5000 + b".\r\n"  # the tail after the buffer overrun is ".\r\n"
+    content, total, longest, rest = await read([b"a\r\n", line, b"b\r\n.\r\nQUIT\r\n"])
+    assert content is None
+    assert longest == 5001
+    assert total == 3 + len(line) + 3
+    assert rest == b"QUIT\r\n"
+
+
+async def test_over_size_is_counted_and_dropped() -> None:
+    content, total, _, rest = await read([b"z" * 98 + b"\r\n"] * 200 + [b".\r\n"], max_bytes=1000)
+    assert content is None and total == 20_000
+    assert rest == b""
+
+
+body_lines = st.lists(
+    st.binary(max_size=40).filter(lambda b: b"\r\n" not in b and not b.endswith(b"\r")),
+    max_size=20,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(body_lines, st.lists(st.integers(1, 50), min_size=1, max_size=10))
+def test_any_chunking_gives_the_same_message(lines: list[bytes], cuts: list[int]) -> None:
+    stuffed = b"".join((b"." + line if line.startswith(b".") else line) + b"\r\n" for line in lines)
+    stream = stuffed + b".\r\n"
+    chunks, position = [], 0
+    for cut in cuts:
+        chunks.append(stream[position : position + cut])
+        position += cut
+    chunks.append(stream[position:])
+    content, _, _, rest = asyncio.run(read(chunks))
+    assert content == b"".join(line + b"\r\n" for line in lines)
+    assert rest == b""
