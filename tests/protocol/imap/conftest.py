@@ -16,6 +16,10 @@ from tests.protocol.imap.running import Running, make_runtime
 
 
 async def _running(db: Database, tmp_path: Path, material: TlsMaterial) -> AsyncIterator[Running]:
+    # The test CA plays the service CA: client certificates it issues may log in by
+    # AUTHENTICATE EXTERNAL once bound to a mailbox.
+    (tmp_path / "ca").mkdir(exist_ok=True)
+    (tmp_path / "ca" / "root.crt").write_bytes((tmp_path / "ca.crt").read_bytes())
     runtime = make_runtime(db, tmp_path, material, idle_timeout=60.0)
     service = ImapService(runtime, write_timeout=5.0)
     await service.start()
