@@ -46,6 +46,16 @@ class MailboxKind(enum.StrEnum):
     PRACTICE = "practice"  # CAB
 
 
+# The MSSanté BAL types ("Type de BAL" of the extraction file) beside our kind names.
+BAL_TYPES = {
+    "PER": MailboxKind.PERSONAL,
+    "ORG": MailboxKind.ORGANIZATIONAL,
+    "APP": MailboxKind.APPLICATIVE,
+    "CAB": MailboxKind.PRACTICE,
+}
+BAL_TYPE_OF = {kind.value: code for code, kind in BAL_TYPES.items()}
+
+
 class MailboxStatus(enum.StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"

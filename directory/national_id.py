@@ -56,17 +56,16 @@ class NationalId:
         return self.value[:1]
 
 
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # 2d, less 9 when above 9
+
+
 def luhn_check_digit(digits: str) -> int:
     """The Luhn check digit to append to `digits` (a non-empty string of 0-9)."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2 == 0:  # doubled: these sit at odd positions once the key is appended
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return (10 - total % 10) % 10
+    # From the right, the digits at even offsets are doubled (they sit at odd positions
+    # once the check digit is appended).
+    doubled = sum(map(_DOUBLED.__getitem__, map(int, digits[::-1][0::2])))
+    plain = sum(map(int, digits[::-1][1::2]))
+    return (10 - (doubled + plain) % 10) % 10
 
 
 def luhn_valid(digits: str) -> bool:

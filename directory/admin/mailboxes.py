@@ -17,6 +17,7 @@ from directory.admin.changes import (
 )
 from directory.errors import AlreadyExists, InvalidInput, NotFound
 from directory.models import (
+    BAL_TYPES,
     CryptoForm,
     Delegation,
     DeliveryMode,
@@ -25,14 +26,6 @@ from directory.models import (
     MailboxStatus,
 )
 
-# The MSSanté BAL types ("Type de BAL") beside our kind names.
-BAL_TYPES = {
-    "PER": MailboxKind.PERSONAL,
-    "ORG": MailboxKind.ORGANIZATIONAL,
-    "APP": MailboxKind.APPLICATIVE,
-    "CAB": MailboxKind.PRACTICE,
-}
-BAL_TYPE_OF = {kind: code for code, kind in BAL_TYPES.items()}
 _SHARED = (MailboxKind.ORGANIZATIONAL, MailboxKind.APPLICATIVE, MailboxKind.PRACTICE)
 
 

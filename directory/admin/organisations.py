@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +13,7 @@ from directory.errors import AlreadyExists, InvalidInput
 from directory.models import Organisation, OrgKind
 
 MAX_ID = 64
+_BLANK_OR_BAR = re.compile(r"[\s|]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +30,7 @@ class OrganisationInput:
 def organisation_id_problem(organisation_id: str) -> str | None:
     if not organisation_id or len(organisation_id) > MAX_ID:
         return f"an organisation identifier has 1 to {MAX_ID} characters"
-    if not organisation_id.isprintable() or any(c.isspace() or c == "|" for c in organisation_id):
+    if not organisation_id.isprintable() or _BLANK_OR_BAR.search(organisation_id):
         return "an organisation identifier has no blanks and no '|'"
     return None
 
