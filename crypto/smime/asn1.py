@@ -8,6 +8,8 @@ objects, and between the two libraries' certificates.
 
 from __future__ import annotations
 
+import functools
+
 from asn1crypto import cms, core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -38,37 +40,26 @@ def hash_by_name(name: str) -> hashes.HashAlgorithm:
     return _HASHES[name]()
 
 
-def to_asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
-    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-
-
-def issuer_and_serial(cert: x509.Certificate) -> cms.RecipientIdentifier:
-    """The recipient identifier RFC 8551 §2.3 asks senders to use (issuerAndSerialNumber)."""
-    tbs = to_asn1(cert)["tbs_certificate"]
-    return cms.RecipientIdentifier(
-        name="issuer_and_serial_number",
-        value=cms.IssuerAndSerialNumber(
-            {"issuer": tbs["issuer"], "serial_number": tbs["serial_number"]}
-        ),
-    )
+@functools.lru_cache(maxsize=512)
+def _identity(der: bytes) -> tuple[bytes, int, bytes | None]:
+    """(issuer DER exactly as in the certificate, serial, subject key identifier)."""
+    tbs = asn1_x509.Certificate.load(der)["tbs_certificate"]
+    ski = None
+    for extension in tbs["extensions"]:
+        if extension["extn_id"].native == "key_identifier":
+            ski = extension["extn_value"].parsed.native
+    return tbs["issuer"].dump(), tbs["serial_number"].native, ski
 
 
 def identifies(rid: cms.RecipientIdentifier | cms.SignerIdentifier, cert: x509.Certificate) -> bool:
     """True when a recipient or signer identifier names `cert` (issuer and serial, or
     subject key identifier, RFC 5652 §5.3 and §6.2.1)."""
-    tbs = to_asn1(cert)["tbs_certificate"]
+    issuer, serial, ski = _identity(cert.public_bytes(serialization.Encoding.DER))
     if rid.name == "issuer_and_serial_number":
         value = rid.chosen
-        return bool(
-            value["serial_number"].native == tbs["serial_number"].native
-            and value["issuer"].dump() == tbs["issuer"].dump()
-        )
+        return bool(value["serial_number"].native == serial and value["issuer"].dump() == issuer)
     if rid.name == "subject_key_identifier":
-        try:
-            ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-        except x509.ExtensionNotFound:
-            return False
-        return bool(rid.chosen.native == ski)
+        return ski is not None and bool(rid.chosen.native == ski)
     return False
 
 

@@ -16,14 +16,14 @@ from asn1crypto import cms, core
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import padding as sym_padding
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from crypto import policy
-from crypto.errors import DecryptionError, EnvelopeRefused, Reason
+from crypto.errors import DecryptionError, EnvelopeRefused, KeyMaterialError, Reason
 from crypto.smime import mime
 from crypto.smime.asn1 import GCMParameters, attributes_as_set, hash_by_name, identifies
+from crypto.smime.key_cache import private_key
 
 _FORMS = {"enveloped_data": "cbc", "authenticated_enveloped_data": "gcm"}
 
@@ -50,14 +50,17 @@ def open_envelope(entity: bytes, keys: Sequence[tuple[bytes, bytes]]) -> Opened:
     envelope = _envelope(entity)
     for key_pem, cert_pem in keys:
         try:
-            private = serialization.load_pem_private_key(key_pem, password=None)
             cert = x509.load_pem_x509_certificates(cert_pem)[0]
-        except (ValueError, TypeError, IndexError) as exc:
+        except (ValueError, IndexError) as exc:
             raise DecryptionError from exc
-        if not isinstance(private, rsa.RSAPrivateKey):
-            continue
         info = _recipient_info(envelope, cert)
-        if info is not None:
+        if info is None:
+            continue
+        try:
+            private = private_key(key_pem)
+        except KeyMaterialError as exc:
+            raise DecryptionError from exc
+        if isinstance(private, rsa.RSAPrivateKey):
             content = _open(envelope, _unwrap(info, private))
             return Opened(content, authenticated=isinstance(envelope, cms.AuthEnvelopedData))
     raise DecryptionError

@@ -13,12 +13,12 @@ import secrets
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from crypto import policy
 from crypto.errors import KeyMaterialError
 from crypto.smime import mime
+from crypto.smime.key_cache import PrivateKey, private_key
 
 
 def sign(entity: bytes, signer_key_pem: bytes, signer_chain_pem: bytes) -> bytes:
@@ -69,16 +69,12 @@ def sign(entity: bytes, signer_key_pem: bytes, signer_chain_pem: bytes) -> bytes
     )
 
 
-def load_signer(
-    key_pem: bytes, chain_pem: bytes
-) -> tuple[rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, list[x509.Certificate]]:
+def load_signer(key_pem: bytes, chain_pem: bytes) -> tuple[PrivateKey, list[x509.Certificate]]:
+    key = private_key(key_pem)
     try:
-        key = serialization.load_pem_private_key(key_pem, password=None)
         chain = x509.load_pem_x509_certificates(chain_pem)
     except ValueError as exc:
-        raise KeyMaterialError("the signer's key or certificate chain is not PEM") from exc
-    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        raise KeyMaterialError("the signer's key is neither RSA nor EC")
+        raise KeyMaterialError("the signer's certificate chain is not PEM") from exc
     if chain[0].public_key() != key.public_key():
         raise KeyMaterialError("the signer's certificate does not match its key")
     return key, chain

@@ -283,3 +283,31 @@ def test_openssl_reads_the_crl_and_refuses_a_revoked_certificate(
     )
     assert done.returncode != 0
     assert b"revoked" in done.stdout + done.stderr
+
+
+def test_openssl_subject_key_identifiers_name_signer_and_recipient(
+    op: Operator, tmp_path: Path
+) -> None:
+    """RFC 5652 §5.3/§6.2.1: `-keyid` names certificates by subject key identifier."""
+    signed = _openssl_signed(op, tmp_path, "-keyid")
+    encrypted = tmp_path / "keyid.eml"
+    openssl(
+        "cms",
+        "-encrypt",
+        "-aes-256-cbc",
+        "-keyid",
+        "-in",
+        signed,
+        "-out",
+        encrypted,
+        "-recip",
+        op.dir / "bob.crt",
+    )
+    result = smime.unprotect(
+        encrypted.read_bytes(),
+        [(op.key("bob"), op.cert("bob"))],
+        [op.chain.read_bytes()],
+        NOW,
+        sender="alice@salus.test",
+    )
+    assert result.valid, result.detail
