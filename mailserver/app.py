@@ -20,8 +20,10 @@ from typing import Protocol
 from config.settings import Settings
 from crypto import service_key, tls_certificate
 from crypto.at_rest import AtRestCipher
+from mailserver.lookup.client import LookupClient
 from mailserver.store.events import MailboxEvents
 from mailserver.tls import ReloadableContexts, TlsMaterial
+from mailserver.trust_tls import TrustSpace
 from storage import migrate
 from storage.database import Database
 
@@ -37,9 +39,16 @@ class Runtime:
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
     # IDLE wake-ups: publish(mailbox_id) after a delivering transaction commits.
     mailbox_events: MailboxEvents = field(init=False)
+    # The trust list and its TLS contexts; remote recipients' keys (cached lookups).
+    trust: TrustSpace = field(init=False)
+    key_lookup: LookupClient = field(init=False)
 
     def __post_init__(self) -> None:
         self.mailbox_events = MailboxEvents(self.db)
+        self.trust = TrustSpace(self.db, self.tls)
+        self.key_lookup = LookupClient(
+            self.trust, cache_seconds=self.settings.lookup.cache_seconds
+        )
 
 
 class Service(Protocol):
