@@ -19,7 +19,10 @@ from mailserver.queue.wakeup import Wakeup
 from storage.errors import StorageUnavailable
 
 log = get_logger(__name__)
-LEASE_SECONDS = 60.0  # far above one local delivery; a dead worker's rows wait this long
+# A dead worker's rows wait this long. Correctness does not hang on it: the delivering
+# transaction re-checks the lease under lock, so a slow worker whose lease ran out finds
+# the row taken and does nothing. A local delivery takes milliseconds.
+LEASE_SECONDS = 15.0
 POLL_SECONDS = 1.0
 BATCH = 16
 STOP_GRACE = 10.0
