@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from crypto.errors import CryptoError, DecryptionError
-from crypto.openpgp import decrypt_and_verify, sign_and_encrypt
+from crypto.openpgp import decrypt_and_verify, fingerprint, sign_and_encrypt
 from crypto.openpgp.armor import armor, dearmor
 from crypto.openpgp.pgp_mime import build_encrypted, encrypted_payload
 from tests.unit.openpgp.message_builders import as_pgp_mime, sealed
@@ -28,7 +28,7 @@ def _outcome(entity: bytes, secret: str, publics: list[str]) -> str:
 @given(
     edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), min_size=1, max_size=4)
 )
-def test_altered_messages_are_refused_or_flagged(
+def test_altered_messages_are_refused_or_read_unchanged(
     edits: list[tuple[int, int]], alice: tuple[str, str], bob: tuple[str, str]
 ) -> None:
     original = dearmor(encrypted_payload(sign_and_encrypt(ENTITY, alice[0], [bob[1]])), "MESSAGE")
@@ -36,8 +36,16 @@ def test_altered_messages_are_refused_or_flagged(
     for position, mask in edits:
         message[position % len(message)] ^= mask
     assume(message != original)
-    outcome = _outcome(build_encrypted(armor("MESSAGE", bytes(message))), bob[0], [alice[1]])
-    assert outcome in {"DecryptionError", "MessageRefused"}
+    altered = build_encrypted(armor("MESSAGE", bytes(message)))
+    try:
+        result = decrypt_and_verify(altered, bob[0], [alice[1]])
+    except CryptoError:
+        return
+    # A few bits lie outside what is authenticated and change nothing (an X25519
+    # point's top bit, RFC 7748 §5; a length octet pgpy does not need): then nothing
+    # about the message may have changed.
+    signed_by = fingerprint(alice[1])
+    assert (result.content, result.signature_valid, result.signer) == (ENTITY, True, signed_by)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=FIXTURES)
