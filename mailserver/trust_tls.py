@@ -244,6 +244,13 @@ class TrustSpace:
             self._server = (snap.version, self.tls.track(ctx))
         return self._server[1], snap
 
+    def latest_snapshot(self) -> TrustSnapshot:
+        """The list the current server context was made from, for code that cannot
+        await (the MX's STARTTLS hook)."""
+        if self._snapshot is None:
+            raise RuntimeError("the trust list is not loaded yet")
+        return self._snapshot
+
     def current_server_context(self) -> ssl.SSLContext:
         """The latest server context, for code that cannot await (protocol factories,
         the SNI callback). `server_context()` must have run once (listeners do it at

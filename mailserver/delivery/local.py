@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +30,7 @@ from mailserver.delivery.bounce import queue_report, wants_report
 from mailserver.queue import outcome
 from mailserver.queue.enqueue import content_context
 from mailserver.queue.models import Delivery, QueuedContent, QueuedMessage
+from mailserver.relay.deliver import Relayer
 from mailserver.store import QuotaExceeded, deliver
 from storage import audit
 from storage.audit import AuditEvent
@@ -38,6 +40,7 @@ from storage.errors import StorageUnavailable
 log = get_logger(__name__)
 ACTOR = "salus:delivery"
 RETRY_REPLY = "451 4.3.0 Local delivery failed; will retry"
+QUOTA_REPLY = "552 5.2.2 The recipient's mailbox is full"
 _ENHANCED = re.compile(r"^[245]\d\d ([245]\.\d{1,3}\.\d{1,3})\b")
 
 
@@ -56,6 +59,7 @@ class Deliverer:
         self.runtime = runtime
         self.db = runtime.db
         self.owner = owner
+        self.relayer = Relayer(runtime, owner)
 
     async def attempt(self, delivery_id: int) -> str | None:
         """Try once; return the row's new status, or None when it was not ours to try."""
@@ -65,15 +69,9 @@ class Deliverer:
                 row = await outcome.locked_pending(session, self.db, delivery_id, self.owner)
                 if row is None:
                     return None
-                content = await _content(session, self.runtime, row)
-                target = await _local_mailbox(session, row.recipient)
-                stored = await deliver(session, self.runtime.at_rest, target.id, content)
-                reply = f"250 2.0.0 stored in INBOX as UID {stored.uid}"
-                await outcome.delivered(session, row, reply, now)
-                await audit.append(session, _event(row, "delivery.delivered", "delivered", reply))
+                target = await self._store(session, row, now)
         except QuotaExceeded:
-            return await self._failed(delivery_id, "552 5.2.2 The recipient's mailbox is full",
-                                      permanent=True)
+            return await self._failed(delivery_id, QUOTA_REPLY, permanent=True)
         except Undeliverable as exc:
             return await self._failed(delivery_id, exc.reply, permanent=True)
         except StorageUnavailable:
@@ -82,10 +80,43 @@ class Deliverer:
         except Exception:
             log.exception(Event.DELIVERY_FAILED, delivery_id=str(delivery_id))
             return await self._failed(delivery_id, RETRY_REPLY, permanent=False)
+        self._delivered(row, target)
+        return "delivered"
+
+    async def attempt_batch(self, ids: Sequence[int]) -> list[str | None]:
+        """Deliver several rows in one transaction (one fsync); if any of them fails, the
+        batch rolls back and each row is tried alone, so failures stay per recipient."""
+        if len(ids) < 2:
+            return [await self.attempt(i) for i in ids]
+        now = utcnow()
+        done: list[tuple[Delivery, MailboxRef] | None] = []
+        try:
+            async with self.db.write() as session:
+                for delivery_id in ids:
+                    row = await outcome.locked_pending(session, self.db, delivery_id, self.owner)
+                    done.append(None if row is None else (row, await self._store(session, row, now)))
+        except Exception:  # any failure: retry row by row, which reports it
+            return [await self.attempt(i) for i in ids]
+        for item in done:
+            if item is not None:
+                self._delivered(*item)
+        return [None if item is None else "delivered" for item in done]
+
+    async def _store(self, session: AsyncSession, row: Delivery, now: dt.datetime) -> MailboxRef:
+        """Store the row's message in its recipient's INBOX and mark the row delivered."""
+        content = await _content(session, self.runtime, row)
+        target = await _local_mailbox(session, row.recipient)
+        stored = await deliver(session, self.runtime.at_rest, target.id, content)
+        reply = f"250 2.0.0 stored in INBOX as UID {stored.uid}"
+        await outcome.delivered(session, row, reply, now)
+        await audit.append(session, _event(row, "delivery.delivered", "delivered", reply))
+        return target
+
+    def _delivered(self, row: Delivery, target: MailboxRef) -> None:
+        """After the commit: wake the mailbox's IDLE watchers."""
         self.runtime.mailbox_events.publish(target.id)
         log.info(Event.DELIVERY_DELIVERED, queue_id=row.queue_id, delivery_id=str(row.id),
                  mailbox_id=target.id)
-        return "delivered"
 
     async def _failed(self, delivery_id: int, reply: str, *, permanent: bool) -> str | None:
         now = utcnow()

@@ -39,6 +39,11 @@ async def delivered(session: AsyncSession, row: Delivery, detail: str, now: dt.d
     await _final(session, row, DeliveryStatus.DELIVERED, detail, now)
 
 
+async def relayed(session: AsyncSession, row: Delivery, detail: str, now: dt.datetime) -> None:
+    """Handed to another operator's MX over mutual TLS (the trust-space relay)."""
+    await _final(session, row, DeliveryStatus.RELAYED, detail, now)
+
+
 async def bounced(session: AsyncSession, row: Delivery, reply: str, now: dt.datetime) -> None:
     await _final(session, row, DeliveryStatus.BOUNCED, reply, now)
 

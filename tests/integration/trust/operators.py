@@ -15,12 +15,16 @@ Each template holds, for its domain D:
 from __future__ import annotations
 
 import asyncio
+import imaplib
+import secrets
 import shutil
+import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +32,22 @@ import pytest
 from sqlalchemy import select, update
 
 from config.settings import HostPort, load_settings
-from crypto import keystore
+from crypto import keystore, smime
 from crypto.ca import ServiceCa, export_chain
 from crypto.sealing import KeySealer
 from directory.admin.trust import TrustDomainInput, add_trust_domain
 from directory.models import Mailbox
+from gateway.pipeline import Copy
 from mailserver.app import Runtime, Service, open_runtime
-from mailserver.queue.models import Delivery, QueuedMessage, QueueEvent
+from mailserver.delivery.service import DeliveryService
+from mailserver.imap.service import ImapService
+from mailserver.lookup.listener import LookupService
+from mailserver.mx.listener import MxListener
+from mailserver.queue.enqueue import Submission, enqueue
+from mailserver.queue.ids import new_queue_id
+from mailserver.queue.models import Delivery, Origin, QueuedMessage, QueueEvent
+from mailserver.queue.wakeup import Wakeup
+from mailserver.smtp.listener import SubmissionListener
 from storage.audit import AuditEntry
 from storage.base import utcnow
 from storage.database import Database
@@ -66,14 +79,14 @@ async def _seed(data_dir: Path, domain: str) -> None:
                 await keystore.store(session, keys, utcnow())
         async with db.write() as session:
             await session.execute(
-                update(Mailbox).where(Mailbox.address == doctor(SUSPENDED, domain)).values(
-                    status="suspended"
-                )
+                update(Mailbox)
+                .where(Mailbox.address == doctor(SUSPENDED, domain))
+                .values(status="suspended")
             )
             await session.execute(
-                update(Mailbox).where(Mailbox.address == doctor(RED_LISTED, domain)).values(
-                    red_list=True
-                )
+                update(Mailbox)
+                .where(Mailbox.address == doctor(RED_LISTED, domain))
+                .values(red_list=True)
             )
     finally:
         await db.dispose()
@@ -119,12 +132,35 @@ def _environ(overrides: dict[str, Any]) -> dict[str, str]:
     return env
 
 
+def _factories(wakeup: Wakeup) -> dict[str, Callable[[Runtime], Service]]:
+    return {
+        "delivery": lambda rt: DeliveryService(rt, wakeup, poll_seconds=0.2),
+        "mx": lambda rt: MxListener(rt, wakeup),
+        "lookup": LookupService,
+        "imap": ImapService,
+        "submission": lambda rt: SubmissionListener(
+            rt,
+            wakeup,
+            name="submission",
+            address=rt.settings.smtp.submission,
+            implicit_tls=False,
+            greeting_pause=0.0,
+        ),
+    }
+
+
 @dataclass
 class Operator:
     domain: str
     data_dir: Path
     runtime: Runtime
     services: dict[str, Service] = field(default_factory=dict)
+    wakeup: Wakeup = field(default_factory=Wakeup)
+
+    async def serve(self, *names: str) -> None:
+        """Start the named services (delivery, mx, lookup, imap, submission)."""
+        for name in names:
+            await self.start(name, _factories(self.wakeup)[name])
 
     @property
     def db(self) -> Database:
@@ -164,9 +200,8 @@ class Operator:
             domain=domain or other.domain,
             ca_pem=ca_pem if ca_pem is not None else other.ca_chain(),
             relay=relay or HostPort("127.0.0.1", other.port("mx") if "mx" in other.services else 9),
-            lookup=lookup or HostPort(
-                "127.0.0.1", other.port("lookup") if "lookup" in other.services else 9
-            ),
+            lookup=lookup
+            or HostPort("127.0.0.1", other.port("lookup") if "lookup" in other.services else 9),
         )
         async with self.db.write() as session:
             await add_trust_domain(
@@ -228,4 +263,89 @@ async def operators(
             await op.runtime.db.dispose()
 
 
-__all__ = ["PASSWORD", "Operator", "doctor", "operator_templates", "operators"]
+def letter(sender: str, recipient: str, text: str, *, headers: str = "") -> tuple[str, bytes]:
+    """(Message-ID, message) of a plain letter, CRLF."""
+    message_id = f"{secrets.token_hex(8)}@{sender.rpartition('@')[2]}"
+    return message_id, (
+        f"From: Dr Sender <{sender}>\r\nTo: <{recipient}>\r\nSubject: Consultation\r\n"
+        f"Message-ID: <{message_id}>\r\nDate: {format_datetime(utcnow())}\r\n{headers}"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"{text}\r\n"
+    ).encode()
+
+
+async def protect(
+    op: Operator, sender: str, recipient: str, message: bytes, *, signer: str | None = None
+) -> bytes:
+    """`message` signed with the key of `signer` (default: the sender) at `op` and
+    encrypted for the certificate `recipient`'s operator publishes: what the protect
+    step of the pipeline makes for a remote recipient."""
+    keys = await op.runtime.key_lookup.keys(recipient)
+    async with op.db.read() as session:
+        pair = await keystore.signer(
+            session, KeySealer.from_data_dir(op.data_dir), op.data_dir, signer or sender
+        )
+    outer, entity = smime.split_message(message)
+    form = keys.crypto if keys.crypto != "openpgp" else "smime"
+    sealed = smime.sign_and_encrypt(
+        entity, pair.key_pem, pair.chain_pem, [keys.certificate_pem], form
+    )
+    return smime.join_message(outer, sealed)
+
+
+async def enqueue_message(
+    op: Operator, sender: str, recipients: Iterable[str], content: bytes, message_id: str
+) -> str:
+    """Queue `content` at `op` as an accepted submission; wake its delivery workers."""
+    queue_id = new_queue_id()
+    submission = Submission(
+        queue_id, message_id, sender, Origin.SUBMISSION, [Copy(content, tuple(recipients))]
+    )
+    async with op.db.write() as session:
+        await enqueue(session, op.runtime.at_rest, submission)
+    op.wakeup.notify()
+    return queue_id
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], *, within: float = 60.0) -> None:
+    """Poll `check` until it holds (a bound on waiting, not a timing assertion)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still not true after {within} s")
+        await asyncio.sleep(0.1)
+
+
+async def statuses(op: Operator) -> list[tuple[str, str]]:
+    return [(d.recipient, d.status) for d in await op.deliveries()]
+
+
+def imap_messages(op: Operator, address: str, password: str = PASSWORD) -> list[bytes]:
+    """Every message of `address`'s INBOX at `op`, read over IMAPS (blocking)."""
+    context = ssl.create_default_context(cadata=op.ca_chain().decode("ascii"))
+    context.check_hostname = False
+    _, port = op.service("imap").ports
+    with imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=context, timeout=10) as client:
+        client.login(address, password)
+        client.select("INBOX")
+        _, data = client.uid("SEARCH", "ALL")
+        found = []
+        for uid in data[0].split():
+            _, parts = client.uid("FETCH", uid, "(BODY.PEEK[])")
+            found.append(bytes(parts[0][1]))
+        return found
+
+
+__all__ = [
+    "PASSWORD",
+    "Operator",
+    "doctor",
+    "enqueue_message",
+    "imap_messages",
+    "letter",
+    "operator_templates",
+    "operators",
+    "protect",
+    "statuses",
+    "wait_until",
+]

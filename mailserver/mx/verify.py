@@ -1,0 +1,94 @@
+"""Checking an inbound message's protection for each recipient, and what to store.
+
+For each accepted recipient the message is decrypted with that mailbox's keys (every
+generation: crypto.keystore) and its signature judged (`gateway.trust.inbound`): S/MIME
+against the sending domain's CA with the From address, PGP/MIME against the key the
+sending domain's lookup publishes for the From address. The CPU work runs in a thread.
+
+Then the copies: client-decrypt mailboxes receive the original ciphertext (with our
+trace and result fields on top), server-decrypt mailboxes the verified plaintext (with
+the result field); the queue and the mailbox store seal both at rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from crypto import keystore
+from crypto.sealing import KeyProtector
+from directory.models import DeliveryMode
+from directory.repository import MailboxRef
+from gateway.pipeline import Copy
+from gateway.trust import inbound
+from gateway.trust.inbound import InboundRefused, Verified
+from gateway.trust.remote_keys import KeyLookupFailed
+from mailserver.lookup.client import LookupClient
+from mailserver.trust_tls import TrustedPeer
+from storage.base import utcnow
+from storage.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    mailbox: MailboxRef
+    verified: Verified
+
+
+async def check_recipients(
+    db: Database,
+    protector: KeyProtector,
+    lookup: LookupClient,
+    *,
+    message: bytes,
+    sender: str,
+    peer: TrustedPeer,
+    recipients: Sequence[MailboxRef],
+) -> list[Checked]:
+    """Decrypt and verify for every recipient; InboundRefused at the first failure."""
+    form = inbound.protection_form(message)
+    signer_public = ""
+    if form == inbound.OPENPGP:
+        try:
+            signer_public = (await lookup.keys(sender)).openpgp_public
+        except KeyLookupFailed as exc:
+            raise InboundRefused(f"the sender's OpenPGP key cannot be had: {exc.reason}") from None
+    checked = []
+    for mailbox in recipients:
+        if form == inbound.SMIME:
+            async with db.read() as session:
+                pairs = await keystore.decryption_keys(session, protector, mailbox.address)
+            keys = [(p.key_pem, p.chain_pem) for p in pairs]
+            anchors = [peer.ca_pem.encode("ascii")]
+            verified = await asyncio.to_thread(
+                inbound.verify_smime, message, keys, anchors, sender, utcnow()
+            )
+        else:
+            async with db.read() as session:
+                secrets = await keystore.openpgp_secrets(session, protector, mailbox.address)
+            verified = await asyncio.to_thread(
+                inbound.verify_openpgp, message, secrets, signer_public, sender, utcnow()
+            )
+        checked.append(Checked(mailbox, verified))
+    return checked
+
+
+def copies(
+    message: bytes, checked: Sequence[Checked], *, trace: bytes, hostname: str
+) -> list[Copy]:
+    """One copy for the client-decrypt recipients (the ciphertext), one per
+    server-decrypt recipient (its verified plaintext)."""
+    original = inbound.without_foreign_results(message)
+    ciphertext_for = [c for c in checked if c.mailbox.delivery != DeliveryMode.SERVER_DECRYPT]
+    made: list[Copy] = []
+    if ciphertext_for:
+        result = inbound.authentication_results(hostname, ciphertext_for[0].verified)
+        made.append(
+            Copy(trace + result + original, tuple(c.mailbox.address for c in ciphertext_for))
+        )
+    for c in checked:
+        if c.mailbox.delivery == DeliveryMode.SERVER_DECRYPT:
+            plaintext = inbound.server_decrypted(message, c.verified, hostname)
+            made.append(Copy(trace + plaintext, (c.mailbox.address,)))
+    return made
