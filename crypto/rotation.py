@@ -6,8 +6,8 @@ Order matters, so that a crash at any step loses nothing:
 2. the new key replaces `service.key` atomically; from here everything still opens,
    because every retired key is kept;
 3. the CA keys, the TLS key password and every mailbox key are re-sealed under the new
-   key (`reseal`), each one idempotently. Sealed messages at rest are re-sealed by the
-   mailbox store as it rewrites them (`AtRestCipher.needs_reseal`); they stay readable.
+   key (`reseal`), each one idempotently. Sealed messages at rest stay readable under
+   the retired key (`AtRestCipher` opens with it; `needs_reseal` names what to rewrite).
 
 A crash between 2 and 3 leaves some secrets under the retired key: they still open, and
 running the rotation again finishes the job (under one more new key).
