@@ -297,20 +297,28 @@ async def export_openpgp_secret(
     return openpgp.export_secret(_openpgp_secret(protector, row), passphrase)
 
 
-async def reseal_all(session: AsyncSession, protector: KeyProtector) -> int:
-    """Re-seal every private key sealed under a retired service key; returns how many rows."""
-    done = 0
-    for row in (await session.execute(select(MailboxKey))).scalars():
-        smime_ctx = smime_context(row.address, row.smime_serial)
-        pgp_ctx = openpgp_context(row.address, row.smime_serial)
-        if protector.needs_reseal(row.smime_key_sealed) or protector.needs_reseal(
-            row.openpgp_secret_sealed
-        ):
-            row.smime_key_sealed = reseal(protector, row.smime_key_sealed, smime_ctx)
-            row.openpgp_secret_sealed = reseal(protector, row.openpgp_secret_sealed, pgp_ctx)
-            done += 1
-    await session.flush()
-    return done
+async def reseal_all(session: AsyncSession, protector: KeyProtector, batch: int = 500) -> int:
+    """Re-seal every private key sealed under a retired service key, `batch` rows at a
+    time (memory stays flat in the number of mailboxes); returns how many rows. Rows are
+    detached from the session after each batch: call it in a transaction of its own."""
+    done, last = 0, 0
+    while True:
+        query = select(MailboxKey).where(MailboxKey.id > last).order_by(MailboxKey.id).limit(batch)
+        rows = list((await session.execute(query)).scalars())
+        if not rows:
+            return done
+        for row in rows:
+            if protector.needs_reseal(row.smime_key_sealed) or protector.needs_reseal(
+                row.openpgp_secret_sealed
+            ):
+                smime_ctx = smime_context(row.address, row.smime_serial)
+                pgp_ctx = openpgp_context(row.address, row.smime_serial)
+                row.smime_key_sealed = reseal(protector, row.smime_key_sealed, smime_ctx)
+                row.openpgp_secret_sealed = reseal(protector, row.openpgp_secret_sealed, pgp_ctx)
+                done += 1
+        await session.flush()
+        session.expunge_all()
+        last = rows[-1].id
 
 
 def _key_pem(protector: KeyProtector, row: MailboxKey) -> bytes:

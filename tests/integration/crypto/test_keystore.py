@@ -149,7 +149,7 @@ async def test_rotation_reseals_every_generation(db: Database, setup: Setup) -> 
         await keystore.store(session, setup.bob, NOW)
     rotated = KeySealer(ServiceKey(b"\x22" * 32), (OLD_KEY,))
     async with db.write() as session:
-        assert await keystore.reseal_all(session, rotated) == 2
+        assert await keystore.reseal_all(session, rotated, batch=1) == 2
     async with db.write() as session:
         assert await keystore.reseal_all(session, rotated) == 0
     only_new = KeySealer(rotated.current)
