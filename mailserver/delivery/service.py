@@ -76,10 +76,8 @@ class DeliveryService:
         lease = Lease(owner, self.lease_seconds)
         while not self._stopping:
             ids = await self._claim(lease)
-            for delivery_id in ids:
-                if self._stopping:
-                    break
-                await deliverer.attempt(delivery_id)
+            if ids:
+                await deliverer.attempt_batch(ids)
             if not ids and not self._stopping:
                 await self.wakeup.wait(self.poll_seconds)
 

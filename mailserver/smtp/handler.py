@@ -18,7 +18,8 @@ from config.logging import Event, get_logger
 from directory.throttle import ThrottlePolicy
 from gateway import pipeline
 from mailserver.app import Runtime
-from mailserver.queue.enqueue import Submission, enqueue
+from mailserver.queue.committer import GroupCommitter
+from mailserver.queue.enqueue import Submission
 from mailserver.queue.ids import new_queue_id
 from mailserver.queue.models import Origin
 from mailserver.smtp import replies
@@ -42,6 +43,7 @@ class SubmissionHandler(SaslMechanisms):
         self.db = runtime.db
         self.settings = runtime.settings
         self.throttle = ThrottlePolicy.from_settings(runtime.settings.smtp)
+        self.committer = GroupCommitter(runtime.db, runtime.at_rest)
         self._on_queued = on_queued
         self._track = track  # keeps background tasks (audit flushes, enqueues) for drain
 
@@ -143,12 +145,8 @@ class SubmissionHandler(SaslMechanisms):
             server, identity, envelope.mail_from or "", verdict, queue_id=queue_id
         )
         events = [*ctx.take_audit(), _accepted_event(ctx, submission, verdict)]
-        # The commit runs in its own task: a client that drops the connection cancels its
-        # session, never a transaction halfway through its commit.
-        task = asyncio.ensure_future(self._commit(submission, events))
-        self._track(task)
         try:
-            await asyncio.shield(task)
+            await self.committer.commit(submission, events)
         except StorageUnavailable as exc:
             log.warning(Event.STORAGE_UNAVAILABLE, operation="enqueue", queue_id=queue_id)
             return replies.STORAGE_FULL if _disk_full(exc) else replies.STORAGE_UNAVAILABLE
@@ -194,10 +192,6 @@ class SubmissionHandler(SaslMechanisms):
             submitter=identity.principal.address,
             client=ctx.client_ip,
         )
-
-    async def _commit(self, submission: Submission, events: list[AuditEvent]) -> None:
-        async with self.db.write() as session:
-            await enqueue(session, self.runtime.at_rest, submission, events)
 
     def _flush_if_due(self, ctx: SessionContext) -> None:
         if ctx.audit_due:

@@ -120,6 +120,7 @@ class SubmissionListener:
             session.close_with(replies.SHUTTING_DOWN)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=self.drain_grace)
+        await self.handler.committer.close()
         log.info(Event.SERVICE_STOPPED, service=self.name)
 
     def _protocol_factory(self, context: ssl.SSLContext) -> Callable[[], SubmissionProtocol]:

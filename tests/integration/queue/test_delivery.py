@@ -174,3 +174,41 @@ async def test_temporary_failures_back_off_then_expire(
     statuses = {r.recipient: (r.status, r.last_reply[:9]) for r in await rows(runtime.db)}
     assert statuses[RCPT] == ("bounced", "451 4.4.7")
     assert statuses[SENDER][0] == "queued"  # the DSN (failed, 4.4.7) waits for delivery
+
+
+async def test_a_batch_with_one_failing_row_falls_back_row_by_row(
+    runtime: Runtime, put: Enqueue, at_rest: AtRestCipher
+) -> None:
+    await mailbox(runtime.db, SENDER)
+    target = await mailbox(runtime.db, RCPT)
+    await mailbox(runtime.db, "doctor.3@salus.test", status="suspended")
+    await put([RCPT, "doctor.3@salus.test", SENDER])
+    ids = await claim(runtime.db, Lease("w", 30), limit=10)
+    results = await Deliverer(runtime, "w").attempt_batch(ids)
+    assert results == ["delivered", "bounced", "delivered"]
+    assert len(await inbox(runtime.db, at_rest, target)) == 1
+
+
+async def test_a_clean_batch_is_one_transaction(
+    runtime: Runtime, put: Enqueue, at_rest: AtRestCipher
+) -> None:
+    target = await mailbox(runtime.db, RCPT)
+    for _ in range(5):
+        await put([RCPT])
+    ids = await claim(runtime.db, Lease("w", 30), limit=10)
+    commits = count_commits(runtime.db)
+    assert await Deliverer(runtime, "w").attempt_batch(ids) == ["delivered"] * 5
+    assert commits == [1]
+    assert len(await inbox(runtime.db, at_rest, target)) == 5
+
+
+def count_commits(db: Database) -> list[int]:
+    from sqlalchemy import event  # noqa: PLC0415
+
+    counter = [0]
+
+    def on_commit(_conn: object) -> None:
+        counter[0] += 1
+
+    event.listen(db.engine.sync_engine, "commit", on_commit)
+    return counter

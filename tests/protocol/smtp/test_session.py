@@ -128,7 +128,7 @@ async def test_storage_unavailable_is_451_never_250(
     async def down(*_args: object, **_kwargs: object) -> None:
         raise StorageUnavailable("database unavailable: test")
 
-    monkeypatch.setattr("mailserver.smtp.handler.enqueue", down)
+    monkeypatch.setattr("mailserver.queue.committer.enqueue_many", down)
 
     def attempt() -> tuple[int, bytes]:
         with smtp_starttls(mailserver) as client:
