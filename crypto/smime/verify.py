@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from crypto.errors import CertificateRefused, Reason, SignatureError
+from crypto.errors import CertificateRefused, KeyMaterialError, Reason, SignatureError
 from crypto.smime import mime, signed_data
 from crypto.validation import Usage, email_addresses, load_certificates, load_crls, validate
 
@@ -98,15 +98,16 @@ def verify(
         return _refused(SignatureStatus.INVALID, exc.reason, exc.detail, detached or entity)
     signer_der = checked.signer.public_bytes(serialization.Encoding.DER)
     addresses = email_addresses(checked.signer)
+    anchors, crls = _trust(anchors_pem, crl)
     try:
         validate(
             checked.signer,
-            anchors=load_certificates(anchors_pem),
+            anchors=anchors,
             intermediates=[c for c in checked.certificates if c != checked.signer],
             at=at,
             usage=Usage.SIGN,
             address=sender,
-            crls=load_crls(crl),
+            crls=crls,
         )
     except CertificateRefused as exc:
         return SignatureResult(
@@ -128,6 +129,16 @@ def verify(
         addresses,
         checked.signing_time,
     )
+
+
+def _trust(
+    anchors_pem: Sequence[bytes], crl: Sequence[bytes]
+) -> tuple[list[x509.Certificate], list[x509.CertificateRevocationList]]:
+    """The caller's trust anchors and CRLs; unreadable ones are the caller's error."""
+    try:
+        return load_certificates(anchors_pem), load_crls(crl)
+    except ValueError as exc:
+        raise KeyMaterialError("a trust anchor or CRL given to verify cannot be read") from exc
 
 
 def _refused(

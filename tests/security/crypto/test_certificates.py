@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from crypto import profiles, smime
-from crypto.errors import CertificateRefused, Reason
+from crypto.errors import CertificateRefused, KeyMaterialError, Reason
 from crypto.profiles import RevokedSerial
 from crypto.smime import SignatureStatus, mime
 from crypto.validation import Usage, validate
@@ -168,5 +168,5 @@ def test_a_leaf_chaining_through_an_untrusted_intermediate_is_refused(pki: Pki) 
 
 def test_recipient_certificates_need_an_rsa_key_of_policy_size(pki: Pki) -> None:
     cert, *_ = _case("rsa-1024", pki)
-    with pytest.raises(Exception, match="1024-bit"):
+    with pytest.raises(KeyMaterialError, match="1024-bit"):
         smime.encrypt(ENTITY, [cert_pem(cert)], "smime")

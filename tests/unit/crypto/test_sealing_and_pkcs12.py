@@ -47,10 +47,10 @@ def test_rotation_keeps_old_seals_open_and_reseals_them(alice: Mailbox) -> None:
 
 
 def test_the_keystore_purpose_is_not_the_at_rest_key() -> None:
-    from crypto.at_rest import AtRestCipher  # noqa: PLC0415
+    from crypto.at_rest import AtRestCipher, SealedDataError  # noqa: PLC0415
 
     sealed = KeySealer(OLD).seal(b"secret", b"ctx")
-    with pytest.raises(Exception, match="not sealed data"):
+    with pytest.raises(SealedDataError, match="not sealed data"):
         AtRestCipher(OLD).open(sealed, b"ctx")
 
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from crypto import policy, profiles, smime
-from crypto.errors import Reason, SignatureError
+from crypto.errors import KeyMaterialError, Reason, SignatureError
 from crypto.smime import SignatureStatus, mime
 from tests.unit.crypto.pki import NOW, Mailbox, Pki
 
@@ -139,5 +139,13 @@ def test_sign_then_encrypt_then_unprotect(pki: Pki, alice: Mailbox, bob: Mailbox
 
 
 def test_a_key_that_does_not_match_the_certificate_is_refused(alice: Mailbox, bob: Mailbox) -> None:
-    with pytest.raises(Exception, match="does not match its key"):
+    with pytest.raises(KeyMaterialError, match="does not match its key"):
         smime.sign(ENTITY, alice.key_pem, bob.chain_pem)
+
+
+def test_unreadable_trust_anchors_are_the_callers_error(alice: Mailbox) -> None:
+    signed = smime.sign(ENTITY, alice.key_pem, alice.chain_pem)
+    with pytest.raises(KeyMaterialError, match="trust anchor or CRL"):
+        smime.verify(
+            signed, [b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"], NOW
+        )
