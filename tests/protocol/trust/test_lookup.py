@@ -115,7 +115,9 @@ async def test_b_refuses_an_operator_it_does_not_trust(
 async def test_a_lookup_answering_with_another_cas_certificate_is_not_believed(
     operator_templates: dict[str, Path], tmp_path: Path
 ) -> None:
-    async with operators(operator_templates, tmp_path, domains=("a.test", "b.test", "c.test")) as ops:
+    async with operators(
+        operator_templates, tmp_path, domains=("a.test", "b.test", "c.test")
+    ) as ops:
         a, b, c = ops["a.test"], ops["b.test"], ops["c.test"]
         await c.start("lookup", LookupService)
         await c.trust(a)
@@ -130,7 +132,9 @@ async def test_a_lookup_answering_with_another_cas_certificate_is_not_believed(
 async def test_a_peer_certificate_for_another_domain_is_refused(
     operator_templates: dict[str, Path], tmp_path: Path
 ) -> None:
-    async with operators(operator_templates, tmp_path, domains=("a.test", "b.test", "c.test")) as ops:
+    async with operators(
+        operator_templates, tmp_path, domains=("a.test", "b.test", "c.test")
+    ) as ops:
         a, b, c = ops["a.test"], ops["b.test"], ops["c.test"]
         await c.start("lookup", LookupService)
         await c.trust(a)
