@@ -36,7 +36,8 @@ def flag_list(r: Reader) -> list[str]:
             raise ParseError("too many flags")
         if r.skip(b")"):
             return flags
-        r.sp()
+        if not r.skip(b" "):
+            raise ParseError("unterminated flag list")
 
 
 def store_flags(r: Reader) -> list[str]:

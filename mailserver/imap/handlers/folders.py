@@ -111,7 +111,8 @@ def _attributes(entry: _Entry, all_names: set[str], cmd: commands.ListFolders) -
         attrs.append("\\Noselect")
     has_children = any(n.startswith(entry.name + DELIMITER) for n in all_names)
     attrs.append("\\HasChildren" if has_children else "\\HasNoChildren")
-    if entry.subscribed and ("SUBSCRIBED" in cmd.returns or "SUBSCRIBED" in cmd.selection):
+    wants_subscribed = "SUBSCRIBED" in cmd.returns or "SUBSCRIBED" in cmd.selection
+    if entry.subscribed and wants_subscribed and not cmd.lsub:
         attrs.append("\\Subscribed")
     if entry.special_use and not cmd.lsub:
         attrs.append(entry.special_use)
