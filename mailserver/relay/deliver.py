@@ -13,7 +13,7 @@ Three steps, so that no database transaction is open while the network is:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -56,17 +56,20 @@ class Relayer:
         domain = recipient.rpartition("@")[2].lower()
         return domain not in self.runtime.settings.service.local_domains
 
-    async def recipient_of(self, delivery_id: int) -> str | None:
-        """The row's recipient (None when unknown or the database is away: the caller's
-        own transaction then meets the same fate and handles it)."""
+    async def remote_ids(self, ids: Sequence[int]) -> list[int]:
+        """Which of `ids` are for other operators' recipients, in the order given (none
+        when the database is away: the caller's own transaction meets the same fate)."""
+        if not ids:
+            return []
         try:
             async with self.runtime.db.read() as session:
-                found = await session.scalar(
-                    select(Delivery.recipient).where(Delivery.id == delivery_id)
+                rows = await session.execute(
+                    select(Delivery.id, Delivery.recipient).where(Delivery.id.in_(ids))
                 )
+                remote = {row.id for row in rows if self.is_remote(row.recipient)}
         except StorageUnavailable:
-            return None
-        return None if found is None else str(found)
+            return []
+        return [i for i in ids if i in remote]
 
     async def attempt(self, delivery_id: int, failed: Failed) -> str | None:
         """Try once; `failed(delivery_id, reply, permanent=…)` records a failure."""
