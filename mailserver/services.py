@@ -7,6 +7,8 @@ from mailserver.app import Runtime, Service, ServiceFactory
 from mailserver.delivery.service import delivery_service
 from mailserver.http.server import HttpService
 from mailserver.imap.service import ImapService
+from mailserver.lookup.listener import LookupService
+from mailserver.mx.listener import mx_service
 from mailserver.queue.wakeup import Wakeup
 from mailserver.retention import RetentionService
 from mailserver.smtp.listener import submission_services
@@ -24,6 +26,10 @@ def imap_service(runtime: Runtime) -> Service:
     return ImapService(runtime)
 
 
+def lookup_service(runtime: Runtime) -> Service:
+    return LookupService(runtime)
+
+
 def service_factories() -> list[ServiceFactory]:
     # The HTTP listener stays last: /readyz reports the listeners up because it starts
     # after them and stops before them.
@@ -33,6 +39,8 @@ def service_factories() -> list[ServiceFactory]:
         retention_service,
         delivery_service(queued),
         *submission_services(queued),
+        mx_service(queued),
+        lookup_service,
         imap_service,
         http_service,
     ]
