@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import socket
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData, select
 
+from config.settings import load_settings
 from crypto import service_key
 from crypto.at_rest import AtRestCipher
+from directory.admin.credentials import set_password
 from directory.admin.mailboxes import add_mailbox
 from directory.admin.organisations import OrganisationInput, add_organisation
 from directory.models import MailboxKind
@@ -88,3 +92,81 @@ async def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
                 tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in rows
             ]
     return tables
+
+
+SENDER, RECIPIENT = "lis@salus.test", "secretariat@salus.test"
+PASSWORD = "Lab-System-Password-2026!"
+LISTENERS = ("SMTP__SUBMISSION", "SMTP__SUBMISSIONS", "SMTP__MX", "IMAP__LISTEN",
+             "IMAP__LISTEN_TLS", "HTTP__LISTEN", "LOOKUP__LISTEN")  # fmt: skip
+
+
+async def prepare_submission(data_dir: Path, *init_args: str) -> None:
+    """`salus init`, a sender mailbox with a password, a recipient mailbox, their keys."""
+    code, _, err = await run_salus(
+        "init", "--data-dir", str(data_dir), "--domain", "salus.test", *init_args
+    )
+    assert code == 0, err
+    db = Database(load_settings(data_dir).database_url)
+    try:
+        await add_org_mailbox(db, SENDER, MailboxKind.APPLICATIVE)
+        await add_org_mailbox(db, RECIPIENT, MailboxKind.ORGANIZATIONAL)
+        async with db.write() as session:
+            await set_password(session, "test", SENDER, PASSWORD)
+    finally:
+        await db.dispose()
+    for address in (SENDER, RECIPIENT):
+        code, _, err = await run_salus("keys", "issue", address, "--data-dir", str(data_dir))
+        assert code == 0, err
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [int(s.getsockname()[1]) for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+async def start_node(
+    data_dir: Path, **extra_env: str
+) -> tuple[asyncio.subprocess.Process, dict[str, int]]:
+    """`salus serve` on fresh loopback ports; returns once /readyz answers 200."""
+    ports = dict(zip(LISTENERS, free_ports(len(LISTENERS)), strict=True))
+    env = {**os.environ, **extra_env}
+    env |= {f"SALUS_{name}": f"127.0.0.1:{port}" for name, port in ports.items()}
+    process = await asyncio.create_subprocess_exec(
+        str(SALUS), "serve", "--data-dir", str(data_dir), env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(60):
+        while True:
+            assert process.returncode is None, "salus serve exited during start-up"
+            try:
+                if (await asyncio.to_thread(_http_status, ports["HTTP__LISTEN"], "/readyz")) == 200:
+                    return process, ports
+            except OSError:
+                pass
+            await asyncio.sleep(0.2)
+
+
+def _http_status(port: int, path: str) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        return int(response.status)
+
+
+def metrics_text(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return str(response.read().decode())
+
+
+async def until_queue_empty(http_port: int, within: float = 120) -> None:
+    async with asyncio.timeout(within):
+        while True:
+            text = await asyncio.to_thread(metrics_text, http_port)
+            if 'salus_queue_depth{status="queued"} 0.0' in text and (
+                'salus_queue_depth{status="deferred"} 0.0' in text
+            ):
+                return
+            await asyncio.sleep(0.2)
