@@ -12,15 +12,16 @@ The bracketed steps belong to the document and end-to-end work; they plug in whe
 `decide` marks them, between the policy verdict and the copies. Until the protect step
 lands, a message is queued as submitted (one copy for every recipient).
 
-Everything here is pure except the directory look-up of `check_recipient`.
+Everything here is pure except the look-ups of `check_recipient` (the directory, and the
+certificate lookup of another operator, given as a callable by the edge).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from email.utils import format_datetime
 
 from config.settings import Settings, SmtpSettings
@@ -30,6 +31,7 @@ from gateway.mime import HeaderBlock
 from gateway.policy import Decision, run_chain
 from gateway.policy import chains as policy
 from gateway.policy.facts import ContentFacts, DataStats, RecipientFacts, SenderFacts
+from gateway.trust.remote_keys import KeyLookupFailed, RemoteKeys
 from storage.database import Database
 
 
@@ -43,14 +45,24 @@ def check_sender(
 @dataclass(frozen=True, slots=True)
 class RecipientCheck:
     decision: Decision
-    mailbox: MailboxRef | None
+    mailbox: MailboxRef | None  # for another operator's mailbox: `remote_ref`
+    remote: RemoteKeys | None = None  # its published keys
+
+
+KeyLookup = Callable[[str], Awaitable[RemoteKeys]]
 
 
 async def check_recipient(
-    db: Database, settings: Settings, address: str, already_accepted: int
+    db: Database,
+    settings: Settings,
+    address: str,
+    already_accepted: int,
+    *,
+    lookup: KeyLookup | None = None,
 ) -> RecipientCheck:
     """RCPT TO: the address's shape first (no look-up for relay tricks), then the
-    directory: a local mailbox and its status, or a trusted domain."""
+    directory: a local mailbox and its status, or a trusted domain, whose certificate
+    lookup (`lookup`) must publish a key for the address."""
     local_domains = tuple(d.lower() for d in settings.service.local_domains)
     shape = RecipientFacts(address, already_accepted, None, False, local_domains, settings.smtp)
     first = run_chain("rcpt", policy.RCPT_SHAPE, shape)
@@ -65,6 +77,12 @@ async def check_recipient(
         )
     if mailbox is not None and not mailbox.local:
         mailbox = None
+    remote: RemoteKeys | KeyLookupFailed | None = None
+    if trusted and lookup is not None:
+        try:
+            remote = await lookup(address)
+        except KeyLookupFailed as exc:
+            remote = exc
     facts = RecipientFacts(
         address,
         already_accepted,
@@ -72,10 +90,31 @@ async def check_recipient(
         trusted,
         local_domains,
         settings.smtp,
+        remote,
     )
     second = run_chain("rcpt", policy.RCPT_DIRECTORY, facts)
     merged = Decision("rcpt", first.checked + second.checked, second.hits)
-    return RecipientCheck(merged, mailbox if merged.accepted else None)
+    if not merged.accepted:
+        return RecipientCheck(merged, None)
+    if isinstance(remote, RemoteKeys):
+        return RecipientCheck(merged, remote_ref(remote), remote)
+    return RecipientCheck(merged, mailbox)
+
+
+def remote_ref(keys: RemoteKeys) -> MailboxRef:
+    """Another operator's mailbox as the session and the protect step see it: not
+    local, in the form its operator publishes (`keys.crypto`)."""
+    return MailboxRef(
+        id=0,
+        address=keys.address,
+        kind="remote",
+        crypto=keys.crypto,
+        delivery="client-decrypt",
+        quota=None,
+        status="active",
+        local=False,
+        display_name="",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +144,9 @@ class Envelope:
     sender: str
     recipients: Sequence[MailboxRef]
     usable: frozenset[str]
+    # Other operators' recipients (MailboxRef.local False): their published keys, by
+    # address, for the protect step to encrypt to.
+    remote_keys: Mapping[str, RemoteKeys] = field(default_factory=dict)
 
 
 def decide(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from config.settings import SmtpSettings
 from gateway.mime import HeaderBlock, Limits, MimeError, MimeTree, parse_headers, walk
+from gateway.trust.remote_keys import KeyLookupFailed, RemoteKeys
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,9 @@ class RecipientFacts:
     trusted_domain: bool  # the domain is another operator of the trust space
     local_domains: tuple[str, ...]
     limits: SmtpSettings
+    # For a trusted domain: the keys its certificate lookup published for the address,
+    # or why there are none (None: not asked).
+    remote_key: RemoteKeys | KeyLookupFailed | None = None
 
     @property
     def domain(self) -> str:

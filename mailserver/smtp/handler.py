@@ -97,7 +97,8 @@ class SubmissionHandler(SaslMechanisms):
     ) -> str:
         ctx = server.context
         check = await pipeline.check_recipient(
-            self.db, self.settings, address, len(envelope.rcpt_tos)
+            self.db, self.settings, address, len(envelope.rcpt_tos),
+            lookup=self.runtime.key_lookup.keys,
         )
         if check.decision.refusal is not None or check.mailbox is None:
             refusal = check.decision.refusal
@@ -109,6 +110,8 @@ class SubmissionHandler(SaslMechanisms):
             envelope.rcpt_tos.append(normalised)
             envelope.rcpt_options.extend(rcpt_options)
             ctx.recipients.append(check.mailbox)
+            if check.remote is not None:
+                ctx.remote_keys[normalised] = check.remote
         return replies.RECIPIENT_OK
 
     async def handle_RSET(  # noqa: N802 - aiosmtpd hook name
@@ -129,7 +132,10 @@ class SubmissionHandler(SaslMechanisms):
         verdict = pipeline.decide(
             received.content,
             received.stats,
-            pipeline.Envelope(envelope.mail_from or "", tuple(ctx.recipients), identity.usable),
+            pipeline.Envelope(
+                envelope.mail_from or "", tuple(ctx.recipients), identity.usable,
+                {a: k for a, k in ctx.remote_keys.items() if a in envelope.rcpt_tos},
+            ),
             self.settings,
             now,
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from directory.authn import Principal
 from directory.repository import MailboxRef
 from gateway.policy import Decision
+from gateway.trust.remote_keys import RemoteKeys
 from storage.audit import AuditEvent
 
 AUDIT_FLUSH_AT = 50
@@ -39,6 +40,8 @@ class SessionContext:
     identity: Anonymous | Authenticated = field(default_factory=Anonymous)
     auth_failures: int = 0
     recipients: list[MailboxRef] = field(default_factory=list)
+    # Keys other operators published for this session's remote recipients, by address.
+    remote_keys: dict[str, RemoteKeys] = field(default_factory=dict)
     pending_audit: list[AuditEvent] = field(default_factory=list)
 
     @property
