@@ -7,11 +7,13 @@ import click
 from mailserver.cli.audit import audit
 from mailserver.cli.backup import backup, restore
 from mailserver.cli.db import db
+from mailserver.cli.directory import directory
 from mailserver.cli.init import init
 from mailserver.cli.keys import keys
 from mailserver.cli.queue import queue
 from mailserver.cli.serve import serve
 from mailserver.cli.trace import trace
+from mailserver.cli.trust import trust
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,6 +31,8 @@ salus.add_command(backup)
 salus.add_command(restore)
 salus.add_command(queue)
 salus.add_command(trace)
+salus.add_command(directory)
+salus.add_command(trust)
 
 
 def main() -> None:
