@@ -1,6 +1,6 @@
 """The delivery workers as a service of `salus serve`.
 
-`delivery.workers` tasks each loop: look for due rows (a cheap read), claim a batch
+`delivery.workers` tasks (one on SQLite) each loop: look for due rows (a cheap read), claim a batch
 with a lease, attempt each, and sleep until the next nudge from the submission listeners
 or the poll interval. On SQLite, where one node owns the database, leases left by a
 previous process are released at start; on PostgreSQL other nodes may be alive, so a
@@ -24,6 +24,7 @@ log = get_logger(__name__)
 # the row taken and does nothing. A local delivery takes milliseconds.
 LEASE_SECONDS = 15.0
 POLL_SECONDS = 1.0
+GATHER_SECONDS = 0.05
 BATCH = 16
 STOP_GRACE = 10.0
 
@@ -38,12 +39,14 @@ class DeliveryService:
         *,
         lease_seconds: float = LEASE_SECONDS,
         poll_seconds: float = POLL_SECONDS,
+        gather_seconds: float = GATHER_SECONDS,
         batch: int = BATCH,
     ) -> None:
         self.runtime = runtime
         self.wakeup = wakeup
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
+        self.gather_seconds = gather_seconds
         self.batch = batch
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -57,9 +60,14 @@ class DeliveryService:
         self._stopping = False
         self._tasks = [
             asyncio.create_task(self._work(f"{self.runtime.node_id}/{n}"))
-            for n in range(self.runtime.settings.delivery.workers)
+            for n in range(self.worker_count())
         ]
         log.info(Event.SERVICE_STARTED, service=self.name, count=len(self._tasks))
+
+    def worker_count(self) -> int:
+        """`delivery.workers` on PostgreSQL. SQLite has one writer: more workers would only
+        queue for it (and all wake at each nudge), so one worker delivers in batches."""
+        return 1 if self.runtime.db.is_sqlite else self.runtime.settings.delivery.workers
 
     async def stop(self) -> None:
         self._stopping = True
@@ -78,8 +86,12 @@ class DeliveryService:
             ids = await self._claim(lease)
             if ids:
                 await deliverer.attempt_batch(ids)
-            if not ids and not self._stopping:
-                await self.wakeup.wait(self.poll_seconds)
+            if len(ids) < self.batch and not self._stopping:
+                if not ids:
+                    await self.wakeup.wait(self.poll_seconds)
+                # Let the rows of concurrent sessions gather: one delivery transaction for
+                # many, and the submission commits are not queued behind one per message.
+                await asyncio.sleep(self.gather_seconds)
 
     async def _claim(self, lease: Lease) -> list[int]:
         db = self.runtime.db
