@@ -27,6 +27,7 @@ from gateway.dsn import RecipientStatus
 from mailserver.app import Runtime
 from mailserver.delivery.backoff import delay_notice_due, next_attempt
 from mailserver.delivery.bounce import queue_report, wants_report
+from mailserver.notifications import queue_mdn
 from mailserver.queue import outcome
 from mailserver.queue.enqueue import content_context
 from mailserver.queue.models import Delivery, QueuedContent, QueuedMessage
@@ -115,6 +116,7 @@ class Deliverer:
         content = await _content(session, self.runtime, row)
         target = await _local_mailbox(session, row.recipient)
         stored = await deliver(session, self.runtime.at_rest, target.id, content)
+        await queue_mdn(session, self.runtime, row, content, now)
         reply = f"250 2.0.0 stored in INBOX as UID {stored.uid}"
         await outcome.delivered(session, row, reply, now)
         await audit.append(session, _event(row, "delivery.delivered", "delivered", reply))

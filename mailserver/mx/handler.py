@@ -20,6 +20,7 @@ from typing import Any
 from config.logging import Event, get_logger
 from crypto.sealing import KeySealer
 from directory import repository
+from gateway import mdn
 from gateway.pipeline import bare_message_id
 from gateway.policy import Decision, run_chain
 from gateway.trust import mx_rules
@@ -27,6 +28,7 @@ from gateway.trust.inbound import InboundRefused
 from mailserver.app import Runtime
 from mailserver.mx import verify
 from mailserver.mx.protocol import MxContext, MxEnvelope, MxProtocol
+from mailserver.notifications import record_report
 from mailserver.queue.enqueue import Submission, enqueue
 from mailserver.queue.ids import new_queue_id
 from mailserver.queue.models import Origin
@@ -87,13 +89,14 @@ class MxHandler:
     ) -> str:
         ctx = server.context
         peer = ctx.peer.domain if ctx.peer else None
+        sender = "" if address in ("", "<>") else address.lower()  # "<>": a report
         decision = run_chain(
-            "mail", mx_rules.MAIL, mx_rules.PeerFacts(peer, ctx.peer_problem, address.lower())
+            "mail", mx_rules.MAIL, mx_rules.PeerFacts(peer, ctx.peer_problem, sender)
         )
         if decision.refusal is not None:
-            await self._refused(ctx, address or "<>", decision)
+            await self._refused(ctx, sender or "<>", decision)
             return decision.refusal.reply()
-        envelope.mail_from = address
+        envelope.mail_from = sender or "<>"  # aiosmtpd reads "" as "no MAIL yet"
         envelope.mail_options.extend(mail_options)
         ctx.recipients.clear()
         return replies.SENDER_OK
@@ -181,7 +184,7 @@ class MxHandler:
         submission = Submission(
             queue_id=queue_id,
             message_id=bare_message_id(written) if written else "",
-            sender=(envelope.mail_from or "").lower(),
+            sender="" if envelope.mail_from in (None, "<>") else str(envelope.mail_from),
             origin=Origin.MX,
             copies=verify.copies(
                 content,
@@ -195,7 +198,12 @@ class MxHandler:
         event = self._accepted(ctx, submission, checked)
         # The commit runs in its own task: a peer that drops the connection cancels its
         # session, never a transaction halfway through its commit.
-        task = asyncio.ensure_future(self._commit(submission, [event]))
+        reports = [
+            (c.mailbox.address, found)
+            for c in checked
+            if (found := mdn.read_report(c.verified.content)) is not None
+        ]
+        task = asyncio.ensure_future(self._commit(submission, [event], reports))
         try:
             await asyncio.shield(task)
         except StorageUnavailable:
@@ -212,9 +220,25 @@ class MxHandler:
         self._on_queued()
         return replies.QUEUED.format(queue_id=queue_id)
 
-    async def _commit(self, submission: Submission, events: list[AuditEvent]) -> None:
+    async def _commit(
+        self,
+        submission: Submission,
+        events: list[AuditEvent],
+        reports: list[tuple[str, mdn.ReportSeen]],
+    ) -> None:
+        """Queue the message; an MDN or DSN about one of our messages is also recorded
+        on that message's trace, in the same transaction."""
+        now = utcnow()
         async with self.runtime.db.write() as session:
             await enqueue(session, self.runtime.at_rest, submission, events)
+            for recipient, report in reports:
+                await record_report(
+                    session,
+                    report,
+                    about_sender=recipient,
+                    arrived_as=submission.queue_id,
+                    now=now,
+                )
 
     def _received(self, server: MxProtocol, queue_id: str, now: dt.datetime) -> bytes:
         ssl_object = server.transport.get_extra_info("ssl_object") if server.transport else None

@@ -12,6 +12,7 @@ Three steps, so that no database transaction is open while the network is:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -19,11 +20,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from config.logging import Event, get_logger
+from crypto import keystore
+from crypto.keystore import SmimeKeyPair
+from crypto.sealing import KeySealer
 from gateway.trust.remote_keys import KeyLookupFailed
 from mailserver.app import Runtime
 from mailserver.queue import outcome
 from mailserver.queue.enqueue import content_context
-from mailserver.queue.models import Delivery, QueuedContent, QueuedMessage
+from mailserver.queue.models import Delivery, Origin, QueuedContent, QueuedMessage
 from mailserver.relay.client import Receipt, RelayFailed, Timeouts, relay
 from mailserver.relay.outbound import outbound_content
 from storage import audit
@@ -42,6 +46,7 @@ class Taken:
     recipient: str
     sender: str
     content: bytes
+    report: bool  # generated here (MDN, DSN): signed at relay time
 
 
 class Relayer:
@@ -51,6 +56,18 @@ class Relayer:
         self.runtime = runtime
         self.owner = owner
         self.timeouts = timeouts or Timeouts()
+        self._sealer: KeySealer | None = None
+
+    async def _signer(self, address: str) -> SmimeKeyPair:
+        """The S/MIME key of a local mailbox, to sign a report it sends."""
+        if self._sealer is None:
+            self._sealer = await asyncio.to_thread(
+                KeySealer.from_data_dir, self.runtime.settings.data_dir
+            )
+        async with self.runtime.db.read() as session:
+            return await keystore.signer(
+                session, self._sealer, self.runtime.settings.data_dir, address
+            )
 
     def is_remote(self, recipient: str) -> bool:
         domain = recipient.rpartition("@")[2].lower()
@@ -82,7 +99,10 @@ class Relayer:
             return None
         try:
             content = await outbound_content(
-                self.runtime.key_lookup, taken.content, taken.recipient
+                self.runtime.key_lookup,
+                taken.content,
+                taken.recipient,
+                report_signer=self._signer if taken.report else None,
             )
             receipt = await relay(
                 self.runtime.trust,
@@ -116,7 +136,8 @@ class Relayer:
             # The lease covers the longest attempt, so no other worker relays it meanwhile.
             row.lease_until = now + dt.timedelta(seconds=self.timeouts.total + 60)
             content = self.runtime.at_rest.open(stored.sealed, content_context(stored.id))
-            return Taken(row.queue_id, row.recipient, message.sender, content)
+            report = message.origin == Origin.DSN.value
+            return Taken(row.queue_id, row.recipient, message.sender, content, report)
 
     async def _relayed(self, delivery_id: int, receipt: Receipt) -> str | None:
         now = utcnow()

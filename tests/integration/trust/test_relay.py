@@ -4,9 +4,11 @@ message to B's MX over mutual TLS; B checks it and delivers it to the mailbox.""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from pathlib import Path
 
 from tests.integration.trust.operators import (
+    SALUS,
     doctor,
     enqueue_message,
     imap_messages,
@@ -52,3 +54,53 @@ async def test_a_protected_message_crosses_from_a_to_b(
         assert b"application/pkcs7-mime" in stored
         assert b"Synthetic consultation text" not in stored
         assert b"smime=pass" in stored
+
+
+async def test_a_processed_mdn_comes_back_signed_and_shows_in_the_trace(
+    operator_templates: dict[str, Path], tmp_path: Path
+) -> None:
+    async with operators(operator_templates, tmp_path) as ops:
+        a, b = ops["a.test"], ops["b.test"]
+        await b.serve("lookup", "mx", "delivery")
+        await a.serve("lookup", "mx", "delivery", "imap")
+        await a.trust(b)
+        await b.trust(a)
+        sender, recipient = doctor(1, "a.test"), doctor(2, "b.test")
+        message_id, message = letter(
+            sender,
+            recipient,
+            "Please confirm.",
+            headers=f"Disposition-Notification-To: <{sender}>\r\n",
+        )
+        sealed = await protect(a, sender, recipient, message)
+        queue_id = await enqueue_message(a, sender, [recipient], sealed, message_id)
+
+        async def mdn_received() -> bool:
+            return any(e.event == "mdn-received" for e in await a.events(queue_id))
+
+        await wait_until(mdn_received)
+        (received,) = [e for e in await a.events(queue_id) if e.event == "mdn-received"]
+        assert received.detail.startswith(f"processed for <{recipient}>")
+        # At B: the MDN went out as a report (null reverse-path), relayed over mutual TLS.
+        b_messages = await b.messages()
+        assert [(m.origin, m.sender) for m in b_messages] == [("mx", sender), ("dsn", "")]
+        b_rows = {d.queue_id: d for d in await b.deliveries()}
+        assert b_rows[b_messages[1].id].status == "relayed"
+        assert any(e.event == "mdn-sent" for e in await b.events(b_messages[0].id))
+
+        async def in_inbox() -> bool:
+            return len(await asyncio.to_thread(imap_messages, a, sender)) == 1
+
+        await wait_until(in_inbox)
+        (stored,) = await asyncio.to_thread(imap_messages, a, sender)
+        assert b"application/pkcs7-mime" in stored and b"smime=pass" in stored
+        trace = await asyncio.to_thread(
+            subprocess.run,
+            [str(SALUS), "trace", f"<{message_id}>", "--data-dir", str(a.data_dir)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "relayed: relayed to b.test" in trace.stdout
+        assert "peer certificate CN=mail.b.test" in trace.stdout
+        assert f"mdn-received: processed for <{recipient}>" in trace.stdout

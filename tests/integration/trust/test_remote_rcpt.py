@@ -39,8 +39,13 @@ async def test_rcpt_accepts_b_recipients_with_a_published_key_only(
         replies = await asyncio.to_thread(
             rcpt_replies,
             a,
-            [doctor(2, "b.test"), "nobody@b.test", doctor(SUSPENDED, "b.test"),
-             doctor(KEYLESS, "b.test"), "someone@elsewhere.test"],
+            [
+                doctor(2, "b.test"),
+                "nobody@b.test",
+                doctor(SUSPENDED, "b.test"),
+                doctor(KEYLESS, "b.test"),
+                "someone@elsewhere.test",
+            ],
         )
         codes = [code for code, _ in replies]
         assert codes == [250, 550, 550, 550, 550]
