@@ -112,3 +112,11 @@ def server_tls(tmp_path: Path, test_ca: object) -> object:
     cert, key = leaf.write(tmp_path, "server")
     (tmp_path / "ca.crt").write_bytes(test_ca.cert_pem)
     return TlsMaterial(cert, key)
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """Long generated values (zips, documents) get their argument's name as id, so that
+    pytest-xdist workers collect the same test ids whatever bytes the builders make."""
+    if isinstance(val, bytes | str) and len(val) > 40:
+        return argname
+    return None

@@ -194,6 +194,7 @@ def test_encrypted_entry_is_refused() -> None:
         (build_cda(), "application/zip", "IHE_XDM.ZIP", "XML declared as a zip archive"),
         (oru(), "application/zip", "lab.zip", "an HL7 v2 message declared as a zip archive"),
     ],
+    ids=["zip-as-xml", "xml-as-zip", "hl7-as-zip"],
 )
 def test_wrong_declared_types_are_refused_at_smtp_time(
     content: bytes, declared: str, filename: str, fault: str
