@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from config.logging import configure_logging
 from crypto.service_key import ServiceKeyError
 from mailserver import app
 from mailserver.services import service_factories
@@ -19,6 +20,7 @@ from storage.cli import data_dir_option, fail, load_cli_settings, run_async
 async def serve(data_dir: Path) -> None:
     """Run Salus until SIGTERM/SIGINT (SIGHUP reloads the TLS certificate)."""
     settings = load_cli_settings(data_dir)
+    configure_logging(settings.logging)
     try:
         runtime = await app.open_runtime(settings)
         await app.run(runtime, service_factories())
