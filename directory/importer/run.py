@@ -119,10 +119,11 @@ async def _store_or_abort(
 ) -> None:
     try:
         await _store(db, entries, summary, actor, name)
-    except DBAPIError as exc:
+    except (DBAPIError, load.BatchRefused) as exc:
+        reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]
         raise ImportAborted(
             f"lines {entries[0].line}-{entries[-1].line}: the database refused the batch "
-            f"({str(exc.orig).splitlines()[0]}); earlier batches are committed",
+            f"({reason}); earlier batches are committed",
             summary,
         ) from exc
 

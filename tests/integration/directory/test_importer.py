@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from directory.admin import credentials, mailboxes
 from directory.importer.export import export
 from directory.importer.reader import ImportFileError
-from directory.importer.run import ImportSummary, import_file
+from directory.importer.run import ImportAborted, ImportSummary, import_file
 from directory.models import Activity, Credential, Mailbox, Organisation, Practitioner
 from storage import audit
 from storage.database import Database
@@ -235,3 +235,36 @@ async def test_csv_import_and_export(db: Database, tmp_path: Path) -> None:
     exported.write_text(out.getvalue(), encoding="utf-8")
     again = await _import(db, exported, file_format="csv")
     assert again.counts() == {"created": 0, "updated": 0, "unchanged": 2, "rejected": 0}
+
+
+_REFUSE_TRIGGER = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_one BEFORE INSERT ON mailboxes WHEN NEW.address = 'doctor.7@salus.test' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_one() RETURNS trigger AS $$ BEGIN "
+        "IF NEW.address = 'doctor.7@salus.test' THEN RAISE EXCEPTION 'refused by the test trigger'; "
+        "END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_one BEFORE INSERT ON mailboxes FOR EACH ROW EXECUTE FUNCTION refuse_one()",
+    ],
+}
+
+
+async def test_a_refused_batch_is_rolled_back_whole(db: Database, tmp_path: Path) -> None:
+    """The database refuses one row of the second batch: the first batch stays, nothing
+    of the second is written (not its organisations or practitioners either)."""
+    async with db.write() as s:
+        connection = await s.connection()
+        for statement in _REFUSE_TRIGGER[connection.dialect.name]:
+            await connection.exec_driver_sql(statement)
+    lines = [practitioner_row(n, c7=f"ORG{n}") for n in range(10)]
+    path = write_extraction(tmp_path / "refused.txt", lines)
+    with pytest.raises(
+        ImportAborted,
+        match=r"lines 7-11: the database refused the batch \(.*refused by the test trigger",
+    ) as aborted:
+        await _import(db, path, batch_size=5)
+    assert aborted.value.summary.created == 5
+    counts = await _counts(db)
+    assert (counts["mailboxes"], counts["practitioners"], counts["organisations"]) == (5, 5, 5)
