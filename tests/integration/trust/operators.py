@@ -18,6 +18,7 @@ import asyncio
 import imaplib
 import secrets
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -124,6 +125,12 @@ LISTENERS = (
     "http.listen",
     "lookup.listen",
 )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _environ(overrides: dict[str, Any]) -> dict[str, str]:
@@ -243,17 +250,20 @@ async def operators(
     templates: dict[str, Path],
     tmp_path: Path,
     domains: Iterable[str] = DOMAINS[:2],
-    **overrides: Any,
+    settings: dict[str, Any] | None = None,
+    per_operator: dict[str, dict[str, Any]] | None = None,
 ) -> AsyncIterator[dict[str, Operator]]:
     """Fresh copies of the template operators, with runtimes open (no service started).
-    `overrides` are settings ("delivery.retry_base_seconds": 1, ...) for every operator."""
+    `settings` ({"delivery.retry_base_seconds": 1, ...}) apply to every operator,
+    `per_operator` ({"b.test": {"smtp.mx": "127.0.0.1:2525"}}) to one."""
     running: dict[str, Operator] = {}
     try:
         for domain in domains:
             data_dir = tmp_path / domain
             shutil.copytree(templates[domain], data_dir)
-            settings = load_settings(data_dir, environ=_environ(overrides))
-            running[domain] = Operator(domain, data_dir, await open_runtime(settings))
+            values = {**(settings or {}), **(per_operator or {}).get(domain, {})}
+            loaded = load_settings(data_dir, environ=_environ(values))
+            running[domain] = Operator(domain, data_dir, await open_runtime(loaded))
         yield running
     finally:
         for op in running.values():
@@ -341,6 +351,7 @@ __all__ = [
     "Operator",
     "doctor",
     "enqueue_message",
+    "free_port",
     "imap_messages",
     "letter",
     "operator_templates",
