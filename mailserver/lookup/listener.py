@@ -151,6 +151,8 @@ class LookupService:
             request = parse_head(head, max_fields=self.limits.max_header_fields)
         except asyncio.LimitOverrunError:
             response = HttpError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE).response()
+        except TimeoutError:
+            response = HttpError(HTTPStatus.REQUEST_TIMEOUT).response()
         except HttpError as exc:
             response = exc.response()
         else:
