@@ -13,6 +13,12 @@ from directory.errors import InvalidInput
 
 _LOCAL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+_LABEL_TEXT = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+# The common case in one match: a valid address whose parts are within their limits.
+_PLAIN_ADDRESS = re.compile(
+    r"(?=.{1,64}@)[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    rf"@(?:{_LABEL_TEXT}\.)+{_LABEL_TEXT}\Z"
+)
 MAX_ADDRESS = 254
 MAX_LOCAL = 64
 MAX_DOMAIN = 253
@@ -32,6 +38,13 @@ def domain_problem(domain: str) -> str | None:
 
 def address_problem(address: str) -> str | None:
     """Why `address` (lowercase) is not an acceptable mailbox address, or None."""
+    if len(address) <= MAX_ADDRESS and address.isascii() and _PLAIN_ADDRESS.match(address):
+        return None
+    return address_reason(address)
+
+
+def address_reason(address: str) -> str | None:
+    """`address_problem` checked part by part (the slow path, which names the fault)."""
     if len(address) > MAX_ADDRESS:
         return f"an address has at most {MAX_ADDRESS} characters"
     local, at, domain = address.rpartition("@")

@@ -84,7 +84,8 @@ def _check_in(column: str, values: type[enum.StrEnum]) -> CheckConstraint:
 
 class Organisation(Base):
     __tablename__ = "organisations"
-    __table_args__ = (_check_in("kind", OrgKind),)
+    # Keyed by a text identifier: on SQLite a WITHOUT ROWID table keeps one B-tree, not two.
+    __table_args__ = (_check_in("kind", OrgKind), {"sqlite_with_rowid": False})
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
@@ -114,13 +115,14 @@ class Organisation(Base):
 
 class Practitioner(Base):
     __tablename__ = "practitioners"
-    __table_args__ = (_check_in("status", PractitionerStatus),)
+    __table_args__ = (_check_in("status", PractitionerStatus), {"sqlite_with_rowid": False})
 
     national_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     id_scheme: Mapped[str] = mapped_column(String(16))
     civility: Mapped[str] = mapped_column(String(16), default="")
     first_name: Mapped[str] = mapped_column(String(128))
-    last_name: Mapped[str] = mapped_column(String(128), index=True)
+    # Not indexed: names are searched by substring, which no B-tree index serves.
+    last_name: Mapped[str] = mapped_column(String(128))
     category: Mapped[str] = mapped_column(String(8), default="")  # C civil, M military, E student
     category_label: Mapped[str] = mapped_column(String(128), default="")
     profession: Mapped[str] = mapped_column(String(32), default="")
@@ -140,11 +142,12 @@ class Activity(Base):
     """A practitioner's activity at an organisation."""
 
     __tablename__ = "activities"
+    # uq_activity's index also serves look-ups by practitioner.
     __table_args__ = (UniqueConstraint("practitioner_id", "organisation_id", name="uq_activity"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     practitioner_id: Mapped[str] = mapped_column(
-        ForeignKey("practitioners.national_id", ondelete="CASCADE"), index=True
+        ForeignKey("practitioners.national_id", ondelete="CASCADE")
     )
     organisation_id: Mapped[str] = mapped_column(
         ForeignKey("organisations.id", ondelete="CASCADE"), index=True

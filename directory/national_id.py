@@ -56,15 +56,17 @@ class NationalId:
         return self.value[:1]
 
 
-_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # 2d, less 9 when above 9
+# Each digit's value, and its value doubled (less 9 when above 9), by character.
+_PLAIN = {str(d): d for d in range(10)}
+_DOUBLED = {str(d): (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)[d] for d in range(10)}
 
 
 def luhn_check_digit(digits: str) -> int:
     """The Luhn check digit to append to `digits` (a non-empty string of 0-9)."""
-    # From the right, the digits at even offsets are doubled (they sit at odd positions
-    # once the check digit is appended).
-    doubled = sum(map(_DOUBLED.__getitem__, map(int, digits[::-1][0::2])))
-    plain = sum(map(int, digits[::-1][1::2]))
+    # From the right, the last digit and every second one before it are doubled: they
+    # sit at even positions once the check digit is appended.
+    doubled = sum(map(_DOUBLED.__getitem__, digits[-1::-2]))
+    plain = sum(map(_PLAIN.__getitem__, digits[-2::-2]))
     return (10 - (doubled + plain) % 10) % 10
 
 

@@ -81,6 +81,7 @@ def upgrade() -> None:
             name=op.f("ck_organisations_kind_allowed"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organisations")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "practitioners",
@@ -102,9 +103,8 @@ def upgrade() -> None:
             "status IN ('active', 'suspended')", name=op.f("ck_practitioners_status_allowed")
         ),
         sa.PrimaryKeyConstraint("national_id", name=op.f("pk_practitioners")),
+        sqlite_with_rowid=False,
     )
-    with op.batch_alter_table("practitioners", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_practitioners_last_name"), ["last_name"], unique=False)
 
     op.create_table(
         "trust_domains",
@@ -143,9 +143,6 @@ def upgrade() -> None:
     with op.batch_alter_table("activities", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_activities_organisation_id"), ["organisation_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_activities_practitioner_id"), ["practitioner_id"], unique=False
         )
 
     op.create_table(
@@ -296,14 +293,10 @@ def downgrade() -> None:
 
     op.drop_table("mailboxes")
     with op.batch_alter_table("activities", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_activities_practitioner_id"))
         batch_op.drop_index(batch_op.f("ix_activities_organisation_id"))
 
     op.drop_table("activities")
     op.drop_table("trust_domains")
-    with op.batch_alter_table("practitioners", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_practitioners_last_name"))
-
     op.drop_table("practitioners")
     op.drop_table("organisations")
     op.drop_table("auth_throttle")
