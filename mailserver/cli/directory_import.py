@@ -46,7 +46,12 @@ def _report(path: Path, summary: ImportSummary) -> None:
 @data_dir_option
 @run_async
 async def import_command(file: Path, file_format: str, dry_run: bool, data_dir: Path) -> None:
-    """Import an MSSanté extraction file (or a plain CSV list): upsert by address."""
+    """Import an MSSanté extraction file (or a plain CSV list): upsert by address.
+
+    The CSV format has a header naming its columns, in any order: kind (PER, ORG, APP,
+    CAB; required), address (required), national_id, civility, last_name, first_name,
+    profession, specialty, organisation_id, organisation_name, service.
+    """
     console = Console(stderr=True)
     columns = (
         TextColumn("importing"),
