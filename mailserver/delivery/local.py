@@ -87,13 +87,12 @@ class Deliverer:
     async def attempt_batch(self, ids: Sequence[int]) -> list[str | None]:
         """Deliver several rows in one transaction (one fsync); if any of them fails, the
         batch rolls back and each row is tried alone, so failures stay per recipient.
-        Rows of other operators' recipients are relayed one by one (mailserver.relay)."""
+        Rows of other operators' recipients go to the relay (mailserver.relay)."""
         remote = await self.relayer.remote_ids(ids)
         if remote:
             local = [i for i in ids if i not in remote]
             outcomes = dict(zip(local, await self.attempt_batch(local), strict=True))
-            for delivery_id in remote:
-                outcomes[delivery_id] = await self.relayer.attempt(delivery_id, self._failed)
+            outcomes |= await self.relayer.attempt_all(remote, self._failed)
             return [outcomes[i] for i in ids]
         if len(ids) < 2:
             return [await self.attempt(i) for i in ids]

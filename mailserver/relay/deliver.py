@@ -37,6 +37,7 @@ from storage.errors import StorageUnavailable
 
 log = get_logger(__name__)
 ACTOR = "salus:delivery"
+CONCURRENCY = 8  # relays one worker runs at once
 Failed = Callable[..., Awaitable[str | None]]
 
 
@@ -52,10 +53,18 @@ class Taken:
 class Relayer:
     """Relays the remote rows one worker has claimed."""
 
-    def __init__(self, runtime: Runtime, owner: str, *, timeouts: Timeouts | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        owner: str,
+        *,
+        timeouts: Timeouts | None = None,
+        concurrency: int = CONCURRENCY,
+    ) -> None:
         self.runtime = runtime
         self.owner = owner
         self.timeouts = timeouts or Timeouts()
+        self.concurrency = concurrency
         self._sealer: KeySealer | None = None
 
     async def _signer(self, address: str) -> SmimeKeyPair:
@@ -87,6 +96,18 @@ class Relayer:
         except StorageUnavailable:
             return []
         return [i for i in ids if i in remote]
+
+    async def attempt_all(self, ids: Sequence[int], failed: Failed) -> dict[int, str | None]:
+        """Relay several rows at once (the network, not the CPU, is what they wait on),
+        at most `concurrency` connections at a time; {row id: new status}."""
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(delivery_id: int) -> str | None:
+            async with gate:
+                return await self.attempt(delivery_id, failed)
+
+        outcomes = await asyncio.gather(*(one(i) for i in ids))
+        return dict(zip(ids, outcomes, strict=True))
 
     async def attempt(self, delivery_id: int, failed: Failed) -> str | None:
         """Try once; `failed(delivery_id, reply, permanent=…)` records a failure."""

@@ -1,0 +1,254 @@
+"""Relay: messages/s from a doctor at operator A to a doctor at operator B over mutual
+TLS, against the same load delivered locally at A, in one run (issue 6, DESIGN 10).
+
+Two `salus serve` processes, each on its own `salus init` data dir (own CA, own SQLite),
+trusting each other with `salus trust add`. The same load generator submits the same
+protected messages (signed by doctor.1@a.test, S/MIME AES-256-CBC, ~10 KB) over STARTTLS
++ AUTH at A's submission port:
+
+- local:  to doctor.2@a.test; done when A has stored them all in the INBOX;
+- remote: to doctor.2@b.test; A looks B's recipient up (cached), relays each message over
+  mutual TLS to B's MX, which decrypts and verifies it for the recipient and queues it;
+  done when B has stored them all.
+
+The ratio remote/local is the cost of crossing operators. Messages are protected before
+the clock starts (the client protected them: the pipeline passes them through), so both
+paths carry the same bytes. Run:
+
+    .venv/bin/python -m bench.relay [--messages N] [--sessions S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import func, select
+
+from bench.loadgen import Connection, Load, SmtpError, Target
+from config.settings import load_settings
+from crypto import keystore, smime
+from crypto.ca import export_chain
+from crypto.sealing import KeySealer
+from mailserver.queue.models import Delivery
+from storage.database import Database
+from tests.integration.trust.operators import PASSWORD, _make_template, doctor
+
+SALUS = Path(sys.executable).parent / "salus"
+LISTENERS = ("SMTP__SUBMISSION", "SMTP__SUBMISSIONS", "SMTP__MX", "IMAP__LISTEN",
+             "IMAP__LISTEN_TLS", "HTTP__LISTEN", "LOOKUP__LISTEN")  # fmt: skip
+SENDER = doctor(1, "a.test")
+BODY = ("Synthetic consultation letter, no patient data. " * 200)[:10_000]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Node:
+    data_dir: Path
+    ports: dict[str, int]
+    process: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        env = {**os.environ, "SALUS_LOGGING__LEVEL": "warning"}
+        env |= {f"SALUS_{name}": f"127.0.0.1:{port}" for name, port in self.ports.items()}
+        return env
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(SALUS), "serve", "--data-dir", str(self.data_dir)],
+            env=self.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.ports["LOOKUP__LISTEN"]), 1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"salus serve for {self.data_dir} did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+def trust(node: Node, peer: Node, domain: str) -> None:
+    chain = node.data_dir.parent / f"{domain}.chain.pem"
+    chain.write_bytes(export_chain(peer.data_dir))
+    subprocess.run(
+        [
+            str(SALUS),
+            "trust",
+            "add",
+            domain,
+            "--ca",
+            str(chain),
+            "--relay",
+            f"127.0.0.1:{peer.ports['SMTP__MX']}",
+            "--lookup",
+            f"127.0.0.1:{peer.ports['LOOKUP__LISTEN']}",
+            "--data-dir",
+            str(node.data_dir),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+async def protected_entity(a_dir: Path, recipient_dir: Path, recipient: str) -> tuple[bytes, bytes]:
+    """(outer header template, protected entity) of the letter for `recipient`."""
+    a_db = Database(load_settings(a_dir).database_url)
+    r_db = Database(load_settings(recipient_dir).database_url)
+    try:
+        async with a_db.read() as session:
+            pair = await keystore.signer(session, KeySealer.from_data_dir(a_dir), a_dir, SENDER)
+        async with r_db.read() as session:
+            cert = await keystore.recipient_cert(session, recipient)
+    finally:
+        await a_db.dispose()
+        await r_db.dispose()
+    inner = f"Content-Type: text/plain; charset=utf-8\r\n\r\n{BODY}\r\n".encode()
+    entity = smime.sign_and_encrypt(inner, pair.key_pem, pair.chain_pem, [cert], "smime")
+    head = f"From: Dr Alex1 Martin1 <{SENDER}>\r\nTo: <{recipient}>\r\nSubject: Letter\r\n"
+    return head.encode(), entity
+
+
+async def submit(target: Target, load: Load, head: bytes, entity: bytes) -> tuple[int, list[float]]:
+    """Send `load.messages` copies, each with its own Message-ID; (sent, latencies)."""
+    sent, latencies = 0, []
+
+    async def session() -> None:
+        nonlocal sent
+        conn = await Connection.open(target)
+        for _ in range(load.per_connection):
+            message_id = f"Message-ID: <{secrets.token_hex(10)}@a.test>\r\n"
+            body = head + message_id.encode() + b"MIME-Version: 1.0\r\n" + entity
+            started = time.perf_counter()
+            await conn.send(load, body)
+            latencies.append(time.perf_counter() - started)
+            sent += 1
+        await conn.close()
+
+    await asyncio.gather(*(session() for _ in range(load.sessions)))
+    return sent, latencies
+
+
+async def delivered(data_dir: Path, recipient: str) -> int:
+    db = Database(load_settings(data_dir).database_url)
+    try:
+        async with db.read() as session:
+            count = await session.scalar(
+                select(func.count()).where(
+                    Delivery.recipient == recipient, Delivery.status == "delivered"
+                )
+            )
+    finally:
+        await db.dispose()
+    return int(count or 0)
+
+
+async def measure(
+    a: Node, store_dir: Path, recipient: str, entity: tuple[bytes, bytes], load: Load
+) -> dict[str, float]:
+    context = ssl.create_default_context(cadata=export_chain(a.data_dir).decode("ascii"))
+    context.check_hostname = False
+    target = Target("127.0.0.1", a.ports["SMTP__SUBMISSION"], context, SENDER, PASSWORD)
+    before = await delivered(store_dir, recipient)
+    started = time.perf_counter()
+    sent, latencies = await submit(target, load, *entity)
+    accepted = time.perf_counter() - started
+    while await delivered(store_dir, recipient) < before + sent:
+        if time.perf_counter() - started > 600:
+            raise RuntimeError("messages not delivered within 10 minutes")
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "messages": sent,
+        "rate": sent / elapsed,
+        "accepted_rate": sent / accepted,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--sessions", type=int, default=4)
+    args = parser.parse_args()
+    per = max(1, args.messages // args.sessions)
+    root = Path(tempfile.mkdtemp(prefix="salus-bench-relay-"))
+    print(f"making two operators in {root} (salus init, directory, keys)...", flush=True)
+    with ThreadPoolExecutor(2) as pool:
+        a_dir, b_dir = pool.map(lambda d: _make_template(root, d), ("a.test", "b.test"))
+    a = Node(a_dir, {name: free_port() for name in LISTENERS})
+    b = Node(b_dir, {name: free_port() for name in LISTENERS})
+    trust(a, b, "b.test")
+    trust(b, a, "a.test")
+    local_to, remote_to = doctor(2, "a.test"), doctor(2, "b.test")
+    local = asyncio.run(protected_entity(a_dir, a_dir, local_to))
+    remote = asyncio.run(protected_entity(a_dir, b_dir, remote_to))
+    a.start()
+    b.start()
+    try:
+        results = {}
+        for name, (store, to, entity) in {
+            "warm-up": (b_dir, remote_to, remote),
+            "local (A -> A)": (a_dir, local_to, local),
+            "remote (A -> B, mutual TLS)": (b_dir, remote_to, remote),
+        }.items():
+            load = Load(
+                args.sessions if name != "warm-up" else 1,
+                1,
+                per if name != "warm-up" else 2,
+                len(entity[1]),
+                SENDER,
+                (to,),
+            )
+            results[name] = asyncio.run(measure(a, store, to, entity, load))
+    except SmtpError as exc:
+        raise SystemExit(f"the load was refused: {exc.reply}") from exc
+    finally:
+        a.stop()
+        b.stop()
+    del results["warm-up"]
+    reference = results["local (A -> A)"]["rate"]
+    print(
+        f"\n{'path':30} {'msgs':>5} {'delivered/s':>12} {'accepted/s':>11} "
+        f"{'p50 250':>9} {'p99 250':>9} {'ratio':>6}"
+    )
+    for name, r in results.items():
+        print(
+            f"{name:30} {int(r['messages']):5d} {r['rate']:12.1f} {r['accepted_rate']:11.1f} "
+            f"{r['p50_ms']:7.1f}ms {r['p99_ms']:7.1f}ms {r['rate'] / reference:6.2f}"
+        )
+    print(
+        f"\ncommand: .venv/bin/python -m bench.relay --messages {args.messages}"
+        f" --sessions {args.sessions}"
+    )
+
+
+if __name__ == "__main__":
+    main()
