@@ -66,7 +66,9 @@ class MessageView:
 
 def _section(view: MessageView, item: BodySection) -> bytes:
     section = item.section
-    if not section.part and section.text == "HEADER":
+    if not section.part and not section.text:
+        data = view.data
+    elif not section.part and section.text == "HEADER":
         data = view.header
     elif not section.part and section.text.startswith("HEADER.FIELDS"):
         data = headers.subset(

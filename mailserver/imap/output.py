@@ -28,7 +28,8 @@ class Output:
 
     async def _drain(self) -> None:
         try:
-            await asyncio.wait_for(self.writer.drain(), self.write_timeout)
+            async with asyncio.timeout(self.write_timeout):
+                await self.writer.drain()
         except (TimeoutError, ConnectionError) as exc:
             raise WriteStalled from exc
 

@@ -77,7 +77,9 @@ class SelectedFolder:
             highest, _uidnext = state
             if highest == self.modseq and not (expunges and self.expunge_check_pending):
                 return []
-            changes = await reads.changes_since(session, self.folder_id, self.modseq)
+            changes = await reads.changes_since(
+                session, self.folder_id, self.modseq, excluding=self.own_modseqs
+            )
             gone: list[int] = []
             if expunges and self.uids:
                 gone = await self._expunged(session)

@@ -4,7 +4,7 @@ metadata, and sealed contents in batches (bounded memory for large fetches)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -78,13 +78,18 @@ async def counts(session: AsyncSession, folder_id: int) -> FolderCounts:
     return FolderCounts(int(total), int(unseen))
 
 
-async def changes_since(session: AsyncSession, folder_id: int, modseq: int) -> list[FlagChange]:
-    """Messages added or re-flagged after `modseq`, by ascending UID."""
+async def changes_since(
+    session: AsyncSession, folder_id: int, modseq: int, *, excluding: Collection[int] = ()
+) -> list[FlagChange]:
+    """Messages added or re-flagged after `modseq`, by ascending UID, leaving out the
+    changes that carry one of the `excluding` modseqs (a session's own)."""
     query = (
         select(Message.uid, Message.system_flags, Message.keywords, Message.modseq)
         .where(Message.folder_id == folder_id, Message.modseq > modseq)
         .order_by(Message.uid)
     )
+    if excluding:
+        query = query.where(Message.modseq.not_in(sorted(excluding)[-CHUNK:]))
     return [
         FlagChange(r.uid, Flags.from_row(r.system_flags, r.keywords), r.modseq)
         for r in await session.execute(query)

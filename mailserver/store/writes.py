@@ -11,9 +11,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, delete, exists, select, update
+from sqlalchemy import Row, Table, bindparam, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.at_rest import AtRestCipher
@@ -89,16 +89,22 @@ async def set_flags(
                 changed.add(row.uid)
                 updates.append(
                     {
-                        "id": row.id,
-                        "system_flags": new.system,
-                        "keywords": new.keywords_text,
-                        "modseq": modseq,
+                        "row_id": row.id,
+                        "new_system": new.system,
+                        "new_keywords": new.keywords_text,
                     }
                 )
     if not updates:
         return FlagResult(result, set(), 0)
     folder.highestmodseq = modseq
-    await session.execute(update(Message), updates)
+    table = cast(Table, Message.__table__)  # Core executemany: no per-row ORM work
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values(system_flags=bindparam("new_system"), keywords=bindparam("new_keywords"))
+        .values(modseq=modseq)
+    )
+    await session.execute(statement, updates)
     return FlagResult(result, changed, modseq)
 
 

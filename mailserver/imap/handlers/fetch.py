@@ -30,6 +30,8 @@ from mailserver.store.reads import MessageMeta, chunks
 
 BATCH_COUNT = 500
 BATCH_BYTES = 4 * 1024 * 1024
+# Small responses are written together, up to this many bytes per write.
+SEND_BYTES = 256 * 1024
 
 
 async def fetch(cmd: commands.Fetch, session: Session, state: Selected) -> Outcome:
@@ -45,9 +47,11 @@ async def fetch(cmd: commands.Fetch, session: Session, state: Selected) -> Outco
             f"{view.mailbox_address}/{view.stored_name}",
             {"uidvalidity": view.uidvalidity, "uids": compress(uids), "items": _names(plan)},
         )
-    newly_seen = await _mark_seen(session, view, uids) if plan.sets_seen else set()
     unreadable = 0
     for part in chunks(uids, BATCH_COUNT):
+        # \Seen is set batch by batch, just before the batch is sent: memory and the
+        # write transaction stay bounded however many messages are fetched.
+        newly_seen = await _mark_seen(session, view, part) if plan.sets_seen else set()
         async with session.ctx.db.read() as db_session:
             metas = await reads.metadata(db_session, view.folder_id, part)
         if plan.content == NONE:
@@ -68,7 +72,7 @@ def _names(plan: FetchPlan) -> str:
     ]
 
 
-async def _mark_seen(session: Session, view: SelectedFolder, uids: list[int]) -> set[int]:
+async def _mark_seen(session: Session, view: SelectedFolder, uids: Sequence[int]) -> set[int]:
     if view.readonly:
         return set()
     async with session.ctx.db.write() as db_session:
@@ -107,6 +111,8 @@ async def _send_contents(
         )
     opener = sealing.open_header if header_only else sealing.open_message
     unreadable = 0
+    pending: list[bytes] = []
+    pending_size = 0
     for meta, sealed in rows:
         try:
             data = opener(session.ctx.at_rest, view.mailbox_id, meta.blob_id, sealed)
@@ -117,7 +123,13 @@ async def _send_contents(
             unreadable += 1
             continue
         if view.seq_of(meta.uid):
-            await session.send(_one(view, meta, MessageView(data), plan, newly_seen))
+            response = _one(view, meta, MessageView(data), plan, newly_seen)
+            pending.append(response)
+            pending_size += len(response)
+            if pending_size >= SEND_BYTES:
+                await session.send_all(pending)
+                pending, pending_size = [], 0
+    await session.send_all(pending)
     return unreadable
 
 
