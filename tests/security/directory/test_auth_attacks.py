@@ -4,6 +4,7 @@ from one address."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import pytest
@@ -123,3 +124,53 @@ async def test_lockout_is_shared_by_every_node(db: Database) -> None:
             await _attempt(node_b, address, PASSWORD, "192.0.2.13", clock)
     finally:
         await node_b.dispose()
+
+
+async def test_every_attempt_costs_exactly_one_hash_verification(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The work done does not depend on whether the account exists, is local, is
+    suspended, or how many app passwords it has: one argon2id verification each time."""
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from directory import passwords  # noqa: PLC0415
+    from directory.models import Credential, Mailbox  # noqa: PLC0415
+
+    _, address = await practitioner_with_mailbox(db, 50)
+    _, remote = await practitioner_with_mailbox(db, 51, domain="other.test", local=False)
+    async with db.write() as session:
+        mailbox = (
+            await session.execute(select(Mailbox).where(Mailbox.address == address))
+        ).scalar_one()
+        for n in range(5):
+            generated = passwords.generate_app_password()
+            session.add(
+                Credential(
+                    mailbox_id=mailbox.id, kind="app-password", label=f"client-{n}",
+                    selector=generated.selector,
+                    secret_hash=await passwords.hash_secret(generated.text),
+                )
+            )  # fmt: skip
+    calls: list[str] = []
+    verify = passwords.verify_secret
+
+    async def counting(secret_hash: str, secret: str) -> bool:
+        calls.append(secret_hash)
+        return await verify(secret_hash, secret)
+
+    monkeypatch.setattr(passwords, "verify_secret", counting)
+    policy = ThrottlePolicy(account_failures=100, client_failures=100)
+    attempts = [
+        (address, "wrong password"),
+        (address, passwords.generate_app_password().text),  # app-password shaped, no match
+        ("nobody@salus.test", "wrong password"),
+        (remote, PASSWORD),
+        (address, PASSWORD),
+    ]
+    for login, secret in attempts:
+        before = len(calls)
+        with contextlib.suppress(AuthFailed):
+            await authenticate(
+                db, login, secret, client="192.0.2.70", protocol="imap", policy=policy
+            )
+        assert len(calls) - before == 1, login
