@@ -10,7 +10,8 @@ from mailserver.imap.grammar import atoms, strings
 from mailserver.imap.grammar.errors import ParseError
 from mailserver.imap.grammar.reader import Reader
 
-_BASE64 = re.compile(rb"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?|=")
+# RFC 4959: the initial response in base64, or "=" for an empty one.
+_BASE64 = re.compile(rb"=|(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
 @dataclass(frozen=True, slots=True)
