@@ -53,6 +53,8 @@ __all__ = [
 ]
 
 DEFAULT_POLICY = ThrottlePolicy()
+_MAX_SHOWN_LOGIN = 320  # the longest address a mailbox can have
+_MAX_SOURCE = 255
 Clock = Callable[[], dt.datetime]
 
 
@@ -147,12 +149,13 @@ async def authenticate(
     address = normalise_address(login)
     keys = (throttle.account_key(address), throttle.client_key(client))
     counted = ((keys[0], policy.account_failures), (keys[1], policy.client_failures))
-    source = f"{protocol}:{client}"
+    source = f"{protocol}:{client}"[:_MAX_SOURCE]
+    shown = _shown_login(address)
     async with db.read() as session:
         remaining = await throttle.lockout_remaining(session, keys, clock())
         candidate = None if remaining else await _candidate(session, address, secret)
     if candidate is None:
-        await _refuse_throttled(db, address, source, remaining)
+        await _refuse_throttled(db, shown, source, remaining)
     credential = candidate.credential
     secret_hash = credential.secret_hash if credential else await passwords.dummy_hash()
     outcome = candidate.outcome(await passwords.verify_secret(secret_hash, secret))
@@ -161,15 +164,20 @@ async def authenticate(
             db,
             policy=policy,
             now=clock(),
-            actor=address,
+            actor=shown,
             counted=counted,
             source=source,
             reason=outcome,
         )
     mailbox, credential = outcome
+    rehashed = (
+        await passwords.hash_secret(secret)
+        if passwords.needs_rehash(credential.secret_hash)
+        else None
+    )
     async with db.write() as session:
         await throttle.clear(session, keys[0])
-        await _touch(session, credential, secret, clock())
+        await _touch(session, credential, rehashed, clock())
         await audit.append(
             session,
             AuditEvent(
@@ -189,13 +197,18 @@ async def authenticate(
     )
 
 
+def _shown_login(address: str) -> str:
+    """The login as the audit trail records it: anything longer than an address is cut."""
+    return address if len(address) <= _MAX_SHOWN_LOGIN else address[:_MAX_SHOWN_LOGIN] + "..."
+
+
 async def _touch(
-    session: AsyncSession, credential: Credential, secret: str, now: dt.datetime
+    session: AsyncSession, credential: Credential, rehashed: str | None, now: dt.datetime
 ) -> None:
-    """Record the use, and rehash with today's parameters when they have grown."""
+    """Record the use, and store the hash made with today's parameters if there is one."""
     values: dict[str, object] = {"last_used_at": now}
-    if passwords.needs_rehash(credential.secret_hash):
-        values["secret_hash"] = await passwords.hash_secret(secret)
+    if rehashed is not None:
+        values["secret_hash"] = rehashed
     await session.execute(update(Credential).where(Credential.id == credential.id).values(values))
 
 

@@ -174,3 +174,14 @@ async def test_every_attempt_costs_exactly_one_hash_verification(
                 db, login, secret, client="192.0.2.70", protocol="imap", policy=policy
             )
         assert len(calls) - before == 1, login
+
+
+async def test_an_oversized_login_is_just_a_failure(db: Database) -> None:
+    """A 10,000-character login (or secret) is refused like any other, and audited cut."""
+    clock = Clock()
+    for login, secret in (("x" * 10_000 + "@salus.test", "guess"), ("a@salus.test", "y" * 10_000)):
+        with pytest.raises(AuthFailed):
+            await _attempt(db, login, secret, "192.0.2.80", clock)
+    entries = [e async for e in audit.export(db)]
+    assert [e["action"] for e in entries] == ["auth.failure", "auth.failure"]
+    assert len(entries[0]["actor"]) <= 323
