@@ -1,0 +1,288 @@
+"""Submission: Salus's full pipeline against a bare aiosmtpd sink, same TLS, same AUTH,
+same load generator (bench/loadgen.py), in one run (DESIGN section 10).
+
+Salus is `salus serve` on a fresh `salus init` data dir (policy, MIME walk, Received,
+the queue commit with `synchronous=FULL`, and its delivery workers storing each message
+in the INBOX at the same time). The sink is aiosmtpd 1.4.6 with the same TLS context and
+the same `directory.authn.authenticate`, answering 250 to DATA without looking at it.
+For scale, Postfix's smtp-source drives smtp-sink and the sink in plaintext.
+
+Set-up for the Postfix part (not needed by CI): `apt-get install postfix` (smtp-source
+and smtp-sink in /usr/sbin). Run:
+
+    .venv/bin/python -m bench.submission [--quick] [--database-url postgresql+asyncpg://…]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.loadgen import Load, Result, Target, run
+
+SALUS = Path(sys.executable).parent / "salus"
+DOCTOR, COLLEAGUE, PASSWORD = "doctor.1@salus.test", "doctor.2@salus.test", "correct horse battery staple"
+KB = 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ---- the bare sink (runs as its own process) -----------------------------------------
+def serve_sink(data_dir: Path, port: int, plain: bool) -> None:
+    from aiosmtpd.smtp import SMTP, AuthResult  # noqa: PLC0415
+
+    from config.settings import load_settings  # noqa: PLC0415
+    from directory.authn import AuthFailed, authenticate  # noqa: PLC0415
+    from mailserver.app import tls_material  # noqa: PLC0415
+    from mailserver.tls import server_context  # noqa: PLC0415
+    from storage.database import Database  # noqa: PLC0415
+
+    settings = load_settings(data_dir)
+
+    class Sink:
+        def __init__(self, db: Database) -> None:
+            self.db = db
+
+        async def auth_PLAIN(self, server: Any, args: list[str]) -> Any:  # noqa: N802
+            try:
+                _, login, password = base64.b64decode(args[1]).decode().split("\0")
+                await authenticate(self.db, login, password, client="127.0.0.1", protocol="smtp")
+            except (AuthFailed, ValueError, IndexError, binascii.Error):
+                return AuthResult(success=False, handled=False)
+            return AuthResult(success=True)
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            return "250 2.0.0 Ok: discarded"
+
+    async def main() -> None:
+        db = Database(settings.database_url)
+        handler = Sink(db)
+        context = None if plain else server_context(tls_material(settings))
+        loop = asyncio.get_running_loop()
+
+        def factory() -> SMTP:
+            return SMTP(
+                handler, hostname="sink.salus.test", tls_context=context,
+                require_starttls=not plain, auth_required=not plain,
+                data_size_limit=settings.smtp.max_message_size, loop=loop,
+            )
+
+        server = await loop.create_server(factory, "127.0.0.1", port)
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        server.close()
+        await db.dispose()
+
+    asyncio.run(main())
+
+
+# ---- set-up --------------------------------------------------------------------------
+def init(data_dir: Path, database_url: str | None) -> None:
+    args = [str(SALUS), "init", "--data-dir", str(data_dir), "--domain", "salus.test"]
+    if database_url:
+        args += ["--database-url", database_url]
+    subprocess.run(args, check=True, capture_output=True)
+
+
+async def seed(data_dir: Path) -> None:
+    from config.settings import load_settings  # noqa: PLC0415
+    from storage.database import Database  # noqa: PLC0415
+    from tests.protocol.smtp.harness import seed_directory  # noqa: PLC0415
+
+    db = Database(load_settings(data_dir).database_url)
+    await seed_directory(db)
+    await db.dispose()
+
+
+def start_salus(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SALUS_SMTP__SUBMISSION": f"127.0.0.1:{port}",
+           # One client address drives 20 sessions here; the default cap is 20.
+           "SALUS_SMTP__MAX_CONNECTIONS_PER_CLIENT": "200"}
+    env |= {f"SALUS_{n}": "127.0.0.1:0" for n in ("SMTP__SUBMISSIONS", "SMTP__MX", "IMAP__LISTEN",
+                                                  "IMAP__LISTEN_TLS", "HTTP__LISTEN", "LOOKUP__LISTEN")}
+    env["SALUS_LOGGING__LEVEL"] = "warning"
+    return subprocess.Popen([str(SALUS), "serve", "--data-dir", str(data_dir)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def start_sink(data_dir: Path, port: int, *, plain: bool = False) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "bench.submission", "sink", "--data-dir", str(data_dir),
+            "--port", str(port)] + (["--plain"] if plain else [])
+    return subprocess.Popen(args, cwd=Path(__file__).resolve().parents[1],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                if s.recv(100).startswith(b"220"):
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} not ready")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+# ---- measurements --------------------------------------------------------------------
+CELLS = (  # size, sessions, connections per session, messages per connection
+    (10 * KB, 1, 10, 10),
+    (10 * KB, 20, 2, 10),
+    (1024 * KB, 1, 2, 5),
+    (1024 * KB, 20, 1, 3),
+)
+
+
+def cells(quick: bool) -> list[tuple[int, int, int, int]]:
+    if not quick:
+        return list(CELLS)
+    return [(s, n, max(1, c // 2), m) for s, n, c, m in CELLS]
+
+
+def tls_client(data_dir: Path) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(data_dir / "ca" / "root.crt"))
+    ctx.check_hostname = False
+    return ctx
+
+
+def row(label: str, result: Result) -> str:
+    errors = f" ({result.failed} failed: {result.replies})" if result.failed else ""
+    return (f"{label}: {result.sent} msgs in {result.elapsed:.1f} s = {result.rate:.1f} msg/s, "
+            f"time to 250 p50 {result.p50_ms:.1f} ms p99 {result.p99_ms:.1f} ms{errors}")
+
+
+async def compare(data_dir: Path, salus_port: int, sink_port: int, quick: bool) -> list[str]:
+    tls = tls_client(data_dir)
+    lines = ["| size | sessions | msgs | sink msg/s | Salus msg/s | Salus/sink | sink p50/p99 ms | Salus p50/p99 ms |",
+             "|---|---|---|---|---|---|---|---|"]
+    for size, sessions, connections, per in cells(quick):
+        load = Load(sessions, connections, per, size, DOCTOR, (COLLEAGUE,))
+        results = {}
+        for name, port in (("sink", sink_port), ("salus", salus_port)):
+            target = Target("127.0.0.1", port, tls, DOCTOR, PASSWORD)
+            await run(target, Load(1, 1, 1, size, DOCTOR, (COLLEAGUE,)))  # warm-up
+            results[name] = await run(target, load)
+            print(row(f"{name:5} {size // KB:>5} KB x{sessions:>2}", results[name]), flush=True)
+        sink, salus = results["sink"], results["salus"]
+        lines.append(
+            f"| {size // KB} KB | {sessions} | {load.messages} | {sink.rate:.1f} | {salus.rate:.1f} "
+            f"| {salus.rate / sink.rate:.2f} | {sink.p50_ms:.1f} / {sink.p99_ms:.1f} "
+            f"| {salus.p50_ms:.1f} / {salus.p99_ms:.1f} |"
+        )
+    return lines
+
+
+def fsync_floor(directory: Path, count: int = 50) -> str:
+    """What one durable commit costs at least here: an fsync of a 4 KB write."""
+    path = directory / "fsync.probe"
+    times = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for _ in range(count):
+            os.write(fd, b"x" * 4096)
+            started = time.perf_counter()
+            os.fsync(fd)
+            times.append(time.perf_counter() - started)
+    finally:
+        os.close(fd)
+        path.unlink()
+    times.sort()
+    return f"fsync of 4 KB in the data dir: p50 {1000 * times[count // 2]:.1f} ms, p90 {1000 * times[count * 9 // 10]:.1f} ms"
+
+
+def postfix_scale(data_dir: Path, quick: bool) -> list[str]:
+    source, smtp_sink = shutil.which("smtp-source") or "/usr/sbin/smtp-source", "/usr/sbin/smtp-sink"
+    if not (Path(source).exists() and Path(smtp_sink).exists()):
+        return ["(Postfix's smtp-source/smtp-sink not installed: `apt-get install postfix`)"]
+    count = 2000 if quick else 10000
+    lines = ["| server | smtp-source -d -s 20 -m N -l 10240 | msg/s |", "|---|---|---|"]
+    pf_port, plain_port = free_port(), free_port()
+    as_root = ["-u", "nobody"] if os.geteuid() == 0 else []
+    pf = subprocess.Popen([smtp_sink, *as_root, "-c", f"127.0.0.1:{pf_port}", "1000"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    plain = start_sink(data_dir, plain_port, plain=True)
+    try:
+        wait_ready(plain_port, plain)
+        time.sleep(0.5)
+        for name, port in (("Postfix smtp-sink", pf_port), ("bare aiosmtpd sink (plaintext)", plain_port)):
+            started = time.perf_counter()
+            subprocess.run([source, "-d", "-s", "20", "-m", str(count), "-l", "10240", "-f", DOCTOR,
+                            "-t", COLLEAGUE, f"127.0.0.1:{port}"], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            elapsed = time.perf_counter() - started
+            print(f"{name}: {count} msgs in {elapsed:.1f} s = {count / elapsed:.0f} msg/s", flush=True)
+            lines.append(f"| {name} | N = {count} | {count / elapsed:.0f} |")
+    finally:
+        pf.terminate()
+        stop(plain)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "sink"])
+    parser.add_argument("--quick", action="store_true", help="Half the messages per cell.")
+    parser.add_argument("--database-url", help="Run Salus on this database (default SQLite).")
+    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.mode == "sink":
+        serve_sink(args.data_dir, args.port, args.plain)
+        return
+    with tempfile.TemporaryDirectory(prefix="salus-bench-") as tmp:
+        data_dir = Path(tmp) / "op"
+        init(data_dir, args.database_url)
+        asyncio.run(seed(data_dir))
+        salus_port, sink_port = free_port(), free_port()
+        salus, sink = start_salus(data_dir, salus_port), start_sink(data_dir, sink_port)
+        try:
+            wait_ready(salus_port, salus)
+            wait_ready(sink_port, sink)
+            table = asyncio.run(compare(data_dir, salus_port, sink_port, args.quick))
+        finally:
+            stop(salus)
+            stop(sink)
+        scale = postfix_scale(data_dir, args.quick)
+        floor = fsync_floor(data_dir)
+    backend = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"\nSubmission, Salus on {backend} ({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}):")
+    print("\n".join(table))
+    print(f"\nThe floor of a durable commit: {floor}")
+    print("\nFor scale (plaintext, no AUTH):")
+    print("\n".join(scale))
+    print(f"\ncommand: .venv/bin/python -m bench.submission {' '.join(sys.argv[1:])}".rstrip())
+
+
+if __name__ == "__main__":
+    main()
