@@ -7,8 +7,16 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+from sqlalchemy import update
+
+from crypto import keystore
+from crypto.ca import ServiceCa
+from crypto.sealing import KeySealer
+from directory.models import Mailbox
+from storage.base import utcnow
 from tests.integration.trust.operators import (
     SALUS,
+    Operator,
     doctor,
     enqueue_message,
     imap_messages,
@@ -104,3 +112,51 @@ async def test_a_processed_mdn_comes_back_signed_and_shows_in_the_trace(
         assert "relayed: relayed to b.test" in trace.stdout
         assert "peer certificate CN=mail.b.test" in trace.stdout
         assert f"mdn-received: processed for <{recipient}>" in trace.stdout
+
+
+async def test_a_dsn_from_b_after_acceptance_comes_back_signed_and_is_traced(
+    operator_templates: dict[str, Path], tmp_path: Path
+) -> None:
+    async with operators(operator_templates, tmp_path) as ops:
+        a, b = ops["a.test"], ops["b.test"]
+        sender, recipient = doctor(1, "a.test"), doctor(2, "b.test")
+        # B's postmaster has a key (reports are signed), and the recipient's mailbox is
+        # full: B's MX accepts the message, B's delivery then bounces it with a DSN.
+        await _mailbox_with_key(b, "postmaster@b.test")
+        async with b.db.write() as session:
+            await session.execute(
+                update(Mailbox).where(Mailbox.address == recipient).values(quota=100)
+            )
+        await b.serve("lookup", "mx", "delivery")
+        await a.serve("lookup", "mx", "delivery")
+        await a.trust(b)
+        await b.trust(a)
+        message_id, message = letter(sender, recipient, "Synthetic text.")
+        queue_id = await enqueue_message(
+            a, sender, [recipient], await protect(a, sender, recipient, message), message_id
+        )
+
+        async def dsn_received() -> bool:
+            return any(e.event == "dsn-received" for e in await a.events(queue_id))
+
+        await wait_until(dsn_received)
+        (event,) = [e for e in await a.events(queue_id) if e.event == "dsn-received"]
+        assert event.detail.startswith(f"failed 5.2.2 for <{recipient}>")
+        # A relayed it (its final outcome); B's report is one more message for the sender.
+
+        async def report_delivered() -> bool:
+            return await statuses(a) == [(recipient, "relayed"), (sender, "delivered")]
+
+        await wait_until(report_delivered)
+
+
+async def _mailbox_with_key(op: Operator, address: str) -> None:
+    async with op.db.write() as session:
+        session.add(Mailbox(address=address, kind="organizational"))
+    sealer = KeySealer.from_data_dir(op.data_dir)
+    service_ca = ServiceCa.load(op.data_dir, sealer)
+    keys = await asyncio.to_thread(
+        keystore.generate, service_ca, sealer, address, "Postmaster", utcnow()
+    )
+    async with op.db.write() as session:
+        await keystore.store(session, keys, utcnow())

@@ -3,6 +3,7 @@ mutual TLS, A's LookupClient asking for B's mailboxes (DESIGN section 5.8)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -84,6 +85,14 @@ async def test_answers_are_cached_for_the_configured_time(
         a.runtime.key_lookup.forget(doctor(1, "b.test"))
         await a.runtime.key_lookup.keys(doctor(1, "b.test"))
         assert len(await b.audit("lookup.mailbox")) == 2
+        # A refusal is remembered too (for a shorter time), and so is its reason.
+        for _ in range(2):
+            with pytest.raises(NoPublishedKey):
+                await a.runtime.key_lookup.keys("nobody@b.test")
+        assert len(await b.audit("lookup.mailbox")) == 3
+        # Concurrent questions about one address share one request.
+        await asyncio.gather(*(a.runtime.key_lookup.keys(doctor(2, "b.test")) for _ in range(5)))
+        assert len(await b.audit("lookup.mailbox")) == 4
 
 
 async def test_a_domain_outside_the_trust_list_is_not_asked(
