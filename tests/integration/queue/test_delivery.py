@@ -21,6 +21,7 @@ from mailserver.app import Runtime
 from mailserver.delivery import local
 from mailserver.delivery.local import Deliverer
 from mailserver.queue.claim import Lease, claim
+from mailserver.queue.enqueue import content_context
 from mailserver.queue.models import Delivery, QueuedContent, QueuedMessage, QueueEvent
 from mailserver.tls import ReloadableContexts, TlsMaterial
 from storage.audit import AuditEntry
@@ -212,3 +213,37 @@ def count_commits(db: Database) -> list[int]:
 
     event.listen(db.engine.sync_engine, "commit", on_commit)
     return counter
+
+
+async def test_a_long_delay_tells_the_sender_once(
+    runtime: Runtime, put: Enqueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await mailbox(runtime.db, SENDER)
+    await mailbox(runtime.db, RCPT)
+
+    async def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("store fault")
+
+    monkeypatch.setattr(local, "deliver", broken)
+    queue_id = await put([RCPT])
+    async with runtime.db.write() as session:  # queued 90 minutes ago: past the delay notice
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=90)
+        await session.execute(update(QueuedMessage).values(received_at=past))
+    for _ in range(2):
+        assert await run_once(runtime, "w") in (["deferred"], ["deferred", "deferred"])
+        async with runtime.db.write() as session:
+            await session.execute(
+                update(Delivery).where(Delivery.recipient == RCPT).values(
+                    next_attempt_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+            )
+    async with runtime.db.read() as session:
+        reports = (await session.execute(
+            select(QueuedMessage).where(QueuedMessage.origin == "dsn"))).scalars().all()
+        events = (await session.execute(
+            select(QueueEvent.event).where(QueueEvent.queue_id == queue_id))).scalars().all()
+        content = await session.get(QueuedContent, f"{reports[0].id}.0") if reports else None
+    assert len(reports) == 1
+    assert events.count("dsn-queued") == 1 and events.count("deferred") == 2
+    assert content is not None and content.sealed is not None
+    report = runtime.at_rest.open(content.sealed, content_context(content.id))
+    assert b"Action: delayed" in report and b"Subject: Delivery delayed" in report
