@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from crypto import keystore
+from crypto import keystore, openpgp, smime
 from crypto.ca import ServiceCa
 from crypto.sealing import KeySealer
 from directory.models import Mailbox
@@ -160,3 +160,74 @@ async def _mailbox_with_key(op: Operator, address: str) -> None:
     )
     async with op.db.write() as session:
         await keystore.store(session, keys, utcnow())
+
+
+async def test_an_openpgp_message_crosses_and_is_checked_against_as_published_key(
+    operator_templates: dict[str, Path], tmp_path: Path
+) -> None:
+    async with operators(operator_templates, tmp_path) as ops:
+        a, b = ops["a.test"], ops["b.test"]
+        sender, recipient = doctor(1, "a.test"), doctor(2, "b.test")
+        async with b.db.write() as session:
+            await session.execute(
+                update(Mailbox).where(Mailbox.address == recipient).values(crypto="openpgp")
+            )
+        await b.serve("lookup", "mx", "delivery", "imap")
+        await a.serve("lookup", "delivery")
+        await a.trust(b)
+        await b.trust(a)
+        keys = await a.runtime.key_lookup.keys(recipient)
+        assert keys.crypto == "openpgp"
+        async with a.db.read() as session:
+            secret = (
+                await keystore.openpgp_secrets(session, KeySealer.from_data_dir(a.data_dir), sender)
+            )[0]
+        message_id, message = letter(sender, recipient, "Synthetic PGP letter.")
+        outer, entity = smime.split_message(message)
+        sealed = smime.join_message(
+            outer, openpgp.sign_and_encrypt(entity, secret, [keys.openpgp_public])
+        )
+        await enqueue_message(a, sender, [recipient], sealed, message_id)
+
+        async def delivered() -> bool:
+            return await statuses(b) == [(recipient, "delivered")]
+
+        await wait_until(delivered)
+        (stored,) = await asyncio.to_thread(imap_messages, b, recipient)
+        assert b"multipart/encrypted" in stored and b"x-openpgp=pass" in stored
+        assert b"Synthetic PGP letter" not in stored
+
+
+async def test_a_server_decrypt_mailbox_gets_the_verified_message_sealed_at_rest(
+    operator_templates: dict[str, Path], tmp_path: Path
+) -> None:
+    async with operators(operator_templates, tmp_path) as ops:
+        a, b = ops["a.test"], ops["b.test"]
+        sender, recipient = doctor(1, "a.test"), doctor(2, "b.test")
+        async with b.db.write() as session:
+            await session.execute(
+                update(Mailbox)
+                .where(Mailbox.address == recipient)
+                .values(delivery="server-decrypt")
+            )
+        await b.serve("lookup", "mx", "delivery", "imap")
+        await a.serve("lookup", "delivery")
+        await a.trust(b)
+        await b.trust(a)
+        marker = b"Synthetic lab result 8842 for the integration system"
+        message_id, message = letter(sender, recipient, marker.decode())
+        await enqueue_message(
+            a, sender, [recipient], await protect(a, sender, recipient, message), message_id
+        )
+
+        async def delivered() -> bool:
+            return await statuses(b) == [(recipient, "delivered")]
+
+        await wait_until(delivered)
+        (stored,) = await asyncio.to_thread(imap_messages, b, recipient)
+        assert marker in stored
+        assert b"smime=pass" in stored and f"header.from={sender}".encode() in stored
+        assert b"application/pkcs7-mime" not in stored
+        await b.runtime.db.dispose()  # flush SQLite's WAL into the file before reading it
+        files = [p for p in b.data_dir.rglob("*") if p.is_file()]
+        assert files and not [p for p in files if marker in p.read_bytes()]
