@@ -26,6 +26,13 @@ from storage.database import Database
 @run_async
 async def init(data_dir: Path, domain: str, hostname: str | None, database_url: str | None) -> None:
     """Create DIR/salus.toml, the schema, the service key, the CA and the TLS certificate."""
+    await initialise(data_dir, domain, hostname, database_url)
+
+
+async def initialise(
+    data_dir: Path, domain: str, hostname: str | None, database_url: str | None
+) -> None:
+    """What `salus init` does (also the first step of `salus demo`)."""
     config_path = data_dir / CONFIG_FILE_NAME
     if config_path.exists():
         fail(f"{config_path} already exists: this data directory is initialised")

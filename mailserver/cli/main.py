@@ -7,6 +7,7 @@ import click
 from mailserver.cli.audit import audit
 from mailserver.cli.backup import backup, restore
 from mailserver.cli.db import db
+from mailserver.cli.demo import demo
 from mailserver.cli.directory import directory
 from mailserver.cli.init import init
 from mailserver.cli.keys import keys
@@ -26,6 +27,7 @@ salus.add_command(init)
 salus.add_command(db)
 salus.add_command(audit)
 salus.add_command(serve)
+salus.add_command(demo)
 salus.add_command(keys)
 salus.add_command(backup)
 salus.add_command(restore)
@@ -37,3 +39,7 @@ salus.add_command(trust)
 
 def main() -> None:
     salus(prog_name="salus")
+
+
+if __name__ == "__main__":
+    main()

@@ -19,6 +19,11 @@ from storage.cli import data_dir_option, fail, load_cli_settings, run_async
 @run_async
 async def serve(data_dir: Path) -> None:
     """Run Salus until SIGTERM/SIGINT (SIGHUP reloads the TLS certificate)."""
+    await serve_until_stopped(data_dir)
+
+
+async def serve_until_stopped(data_dir: Path) -> None:
+    """Start every service of the data dir and run until SIGTERM/SIGINT."""
     settings = load_cli_settings(data_dir)
     configure_logging(settings.logging)
     try:
