@@ -184,28 +184,43 @@ async def copy_messages(
     if move and src_mailbox == dst_mailbox:
         added = 0
     check_quota(locks[dst_mailbox], added)
-    pairs: list[tuple[int, int]] = []
-    for row in rows:
-        blob_id = row.blob_id
-        if src_mailbox != dst_mailbox:
-            blob_id = _reseal(session, at_rest, src_mailbox, dst_mailbox, row)
-        flags = Flags.from_row(row.system_flags, row.keywords)
-        new_uid = await add_message(
-            session,
-            locked=locks[dst_mailbox],
-            folder=dst_folder,
-            blob_id=blob_id,
-            size=row.size,
-            flags=flags,
-            internal_date=row.internal_date,
+    pairs = [
+        (
+            row.uid,
+            await _add_copy(session, at_rest, row, (src_mailbox, locks[dst_mailbox]), dst_folder),
         )
-        pairs.append((row.uid, new_uid))
+        for row in rows
+    ]
     if src_folder is not None:
         await remove_messages(session, locks[src_mailbox], src_folder, [p[0] for p in pairs])
     return CopyResult(dst_folder.id, dst_folder.uidvalidity, pairs)
 
 
-async def _source_rows(session: AsyncSession, folder_id: int, uids: Sequence[int]) -> list[Row[Any]]:
+async def _add_copy(
+    session: AsyncSession,
+    at_rest: AtRestCipher,
+    row: Row[Any],
+    mailboxes: tuple[int, LockedMailbox],
+    folder: Folder,
+) -> int:
+    src_mailbox, target = mailboxes
+    blob_id = row.blob_id
+    if src_mailbox != target.row.mailbox_id:
+        blob_id = _reseal(session, at_rest, src_mailbox, target.row.mailbox_id, row)
+    return await add_message(
+        session,
+        locked=target,
+        folder=folder,
+        blob_id=blob_id,
+        size=row.size,
+        flags=Flags.from_row(row.system_flags, row.keywords),
+        internal_date=row.internal_date,
+    )
+
+
+async def _source_rows(
+    session: AsyncSession, folder_id: int, uids: Sequence[int]
+) -> list[Row[Any]]:
     out: list[Row[Any]] = []
     for part in chunks(uids):
         query = (

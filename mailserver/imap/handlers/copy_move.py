@@ -16,6 +16,15 @@ from mailserver.store import writes
 from mailserver.store.errors import StoreError
 
 
+def _copyuid(result: writes.CopyResult) -> str | None:
+    """RFC 4315 §3: COPYUID uidvalidity source-uids target-uids (same order)."""
+    if not result.pairs:
+        return None
+    sources = compress([src for src, _ in result.pairs])
+    targets = compress([dst for _, dst in result.pairs])
+    return f"COPYUID {result.uidvalidity} {sources} {targets}"
+
+
 async def copy(cmd: commands.Copy, session: Session, state: Selected) -> Outcome:
     view = state.folder
     verb = "Move" if cmd.move else "Copy"
@@ -39,12 +48,7 @@ async def copy(cmd: commands.Copy, session: Session, state: Selected) -> Outcome
         raise failure(exc, missing_code="TRYCREATE") from exc
     session.publish(view.mailbox_id, target.mailbox.id)
     moved = [src for src, _ in result.pairs]
-    code = (
-        f"COPYUID {result.uidvalidity} {compress(moved)} "
-        f"{compress([dst for _, dst in result.pairs])}"
-        if result.pairs
-        else None
-    )
+    code = _copyuid(result)
     if not cmd.move:
         return Outcome(responses.ok(cmd.tag, "Copy completed", code))
     await session.audit(

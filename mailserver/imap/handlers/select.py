@@ -42,38 +42,35 @@ async def select(cmd: folder_commands.Select, session: Session, state: State) ->
         modseq=folder.highestmodseq,
     )
     first_unseen = next((i + 1 for i, (_, f) in enumerate(index) if not f & SEEN), None)
-    lines = [
-        responses.untagged("FLAGS", FLAGS),
-        responses.untagged_status(
-            responses.Status.OK,
-            "Flags permitted",
-            f"PERMANENTFLAGS {'()' if cmd.readonly else PERMANENT}",
-        ),
-        responses.exists(view.exists),
-        b"* 0 RECENT\r\n",
-    ]
-    if first_unseen is not None:
-        lines.append(
-            responses.untagged_status(responses.Status.OK, "First unseen", f"UNSEEN {first_unseen}")
-        )
-    lines += [
-        responses.untagged_status(
-            responses.Status.OK, "UIDs valid", f"UIDVALIDITY {folder.uidvalidity}"
-        ),
-        responses.untagged_status(
-            responses.Status.OK, "Predicted next UID", f"UIDNEXT {folder.uidnext}"
-        ),
-    ]
     await session.audit(
         principal,
         "imap.examine" if cmd.readonly else "imap.select",
         f"{place.mailbox.address}/{folder.name}",
         {"uidvalidity": folder.uidvalidity, "messages": view.exists},
     )
-    await session.send_all(lines)
+    await session.send_all(_opening(view, folder.uidnext, first_unseen))
     mode = "READ-ONLY" if cmd.readonly else "READ-WRITE"
     verb = "Examine" if cmd.readonly else "Select"
     return Outcome(responses.ok(cmd.tag, f"{verb} completed", mode), Selected(principal, view))
+
+
+def _opening(view: SelectedFolder, uidnext: int, first_unseen: int | None) -> list[bytes]:
+    """The untagged responses of SELECT and EXAMINE (RFC 3501 §6.3.1)."""
+    ok = responses.Status.OK
+    permanent = "()" if view.readonly else PERMANENT
+    lines = [
+        responses.untagged("FLAGS", FLAGS),
+        responses.untagged_status(ok, "Flags permitted", f"PERMANENTFLAGS {permanent}"),
+        responses.exists(view.exists),
+        b"* 0 RECENT\r\n",
+    ]
+    if first_unseen is not None:
+        lines.append(responses.untagged_status(ok, "First unseen", f"UNSEEN {first_unseen}"))
+    lines += [
+        responses.untagged_status(ok, "UIDs valid", f"UIDVALIDITY {view.uidvalidity}"),
+        responses.untagged_status(ok, "Predicted next UID", f"UIDNEXT {uidnext}"),
+    ]
+    return lines
 
 
 async def close(cmd: message_commands.Close, session: Session, state: State) -> Outcome:
