@@ -193,12 +193,8 @@ async def measure(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=200)
-    parser.add_argument("--sessions", type=int, default=4)
-    args = parser.parse_args()
-    per = max(1, args.messages // args.sessions)
+def operators() -> tuple[Node, Node]:
+    """Two fresh operators a.test and b.test that trust each other (not started)."""
     root = Path(tempfile.mkdtemp(prefix="salus-bench-relay-"))
     print(f"making two operators in {root} (salus init, directory, keys)...", flush=True)
     with ThreadPoolExecutor(2) as pool:
@@ -207,33 +203,10 @@ def main() -> None:
     b = Node(b_dir, {name: free_port() for name in LISTENERS})
     trust(a, b, "b.test")
     trust(b, a, "a.test")
-    local_to, remote_to = doctor(2, "a.test"), doctor(2, "b.test")
-    local = asyncio.run(protected_entity(a_dir, a_dir, local_to))
-    remote = asyncio.run(protected_entity(a_dir, b_dir, remote_to))
-    a.start()
-    b.start()
-    try:
-        results = {}
-        for name, (store, to, entity) in {
-            "warm-up": (b_dir, remote_to, remote),
-            "local (A -> A)": (a_dir, local_to, local),
-            "remote (A -> B, mutual TLS)": (b_dir, remote_to, remote),
-        }.items():
-            load = Load(
-                args.sessions if name != "warm-up" else 1,
-                1,
-                per if name != "warm-up" else 2,
-                len(entity[1]),
-                SENDER,
-                (to,),
-            )
-            results[name] = asyncio.run(measure(a, store, to, entity, load))
-    except SmtpError as exc:
-        raise SystemExit(f"the load was refused: {exc.reply}") from exc
-    finally:
-        a.stop()
-        b.stop()
-    del results["warm-up"]
+    return a, b
+
+
+def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
     reference = results["local (A -> A)"]["rate"]
     print(
         f"\n{'path':30} {'msgs':>5} {'delivered/s':>12} {'accepted/s':>11} "
@@ -248,6 +221,37 @@ def main() -> None:
         f"\ncommand: .venv/bin/python -m bench.relay --messages {args.messages}"
         f" --sessions {args.sessions}"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--sessions", type=int, default=4)
+    args = parser.parse_args()
+    per = max(1, args.messages // args.sessions)
+    a, b = operators()
+    local_to, remote_to = doctor(2, "a.test"), doctor(2, "b.test")
+    local = asyncio.run(protected_entity(a.data_dir, a.data_dir, local_to))
+    remote = asyncio.run(protected_entity(a.data_dir, b.data_dir, remote_to))
+    runs = {  # name: (where it is stored, recipient, message, sessions, per session)
+        "warm-up": (b.data_dir, remote_to, remote, 1, 2),
+        "local (A -> A)": (a.data_dir, local_to, local, args.sessions, per),
+        "remote (A -> B, mutual TLS)": (b.data_dir, remote_to, remote, args.sessions, per),
+    }
+    a.start()
+    b.start()
+    try:
+        results = {}
+        for name, (store, to, entity, sessions, each) in runs.items():
+            load = Load(sessions, 1, each, len(entity[1]), SENDER, (to,))
+            results[name] = asyncio.run(measure(a, store, to, entity, load))
+    except SmtpError as exc:
+        raise SystemExit(f"the load was refused: {exc.reply}") from exc
+    finally:
+        a.stop()
+        b.stop()
+    del results["warm-up"]
+    report(results, args)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,21 @@ async def queue_mdn(
     return queue_id
 
 
+async def _original(session: AsyncSession, message_id: str, sender: str) -> QueuedMessage | None:
+    """The latest message `sender` submitted here with that Message-ID."""
+    query = (
+        select(QueuedMessage)
+        .where(
+            QueuedMessage.message_id == message_id,
+            QueuedMessage.sender == sender.lower(),
+            QueuedMessage.origin == Origin.SUBMISSION.value,
+        )
+        .order_by(QueuedMessage.received_at.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def record_report(
     session: AsyncSession,
     report: mdn.ReportSeen,
@@ -76,18 +91,7 @@ async def record_report(
 ) -> str | None:
     """Tie an incoming report to the message it is about: sent by `about_sender` (the
     report's recipient here) with that Message-ID. Returns the original's queue id."""
-    original = (
-        await session.execute(
-            select(QueuedMessage)
-            .where(
-                QueuedMessage.message_id == report.original_message_id,
-                QueuedMessage.sender == about_sender.lower(),
-                QueuedMessage.origin == Origin.SUBMISSION.value,
-            )
-            .order_by(QueuedMessage.received_at.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    original = await _original(session, report.original_message_id, about_sender)
     if original is None:
         return None
     row = (

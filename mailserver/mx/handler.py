@@ -177,11 +177,46 @@ class MxHandler:
         facts: mx_rules.InboundContentFacts,
     ) -> str:
         ctx = server.context
-        queue_id = new_queue_id()
-        written = (
-            facts.headers.first("Message-ID") if not isinstance(facts.headers, Exception) else None
+        submission = self._submission(server, envelope, content, checked, facts)
+        event = self._accepted(ctx, submission, checked)
+        reports = [
+            (c.mailbox.address, found)
+            for c in checked
+            if (found := mdn.read_report(c.verified.content)) is not None
+        ]
+        # The commit runs in its own task: a peer that drops the connection cancels its
+        # session, never a transaction halfway through its commit.
+        task = asyncio.ensure_future(self._commit(submission, [event], reports))
+        try:
+            await asyncio.shield(task)
+        except StorageUnavailable:
+            log.warning(
+                Event.STORAGE_UNAVAILABLE, operation="enqueue", queue_id=submission.queue_id
+            )
+            return replies.STORAGE_UNAVAILABLE
+        log.info(
+            Event.SMTP_MESSAGE_ACCEPTED,
+            listener="mx",
+            client=ctx.client_ip,
+            domain=ctx.actor,
+            queue_id=submission.queue_id,
+            count=len(checked),
         )
-        submission = Submission(
+        self._on_queued()
+        return replies.QUEUED.format(queue_id=submission.queue_id)
+
+    def _submission(
+        self,
+        server: MxProtocol,
+        envelope: MxEnvelope,
+        content: bytes,
+        checked: list[verify.Checked],
+        facts: mx_rules.InboundContentFacts,
+    ) -> Submission:
+        queue_id = new_queue_id()
+        headers = facts.headers
+        written = headers.first("Message-ID") if not isinstance(headers, Exception) else None
+        return Submission(
             queue_id=queue_id,
             message_id=bare_message_id(written) if written else "",
             sender="" if envelope.mail_from in (None, "<>") else str(envelope.mail_from),
@@ -192,33 +227,9 @@ class MxHandler:
                 trace=self._received(server, queue_id, utcnow()),
                 hostname=self.settings.service.hostname,
             ),
-            submitter=ctx.actor,
-            client=ctx.client_ip,
+            submitter=server.context.actor,
+            client=server.context.client_ip,
         )
-        event = self._accepted(ctx, submission, checked)
-        # The commit runs in its own task: a peer that drops the connection cancels its
-        # session, never a transaction halfway through its commit.
-        reports = [
-            (c.mailbox.address, found)
-            for c in checked
-            if (found := mdn.read_report(c.verified.content)) is not None
-        ]
-        task = asyncio.ensure_future(self._commit(submission, [event], reports))
-        try:
-            await asyncio.shield(task)
-        except StorageUnavailable:
-            log.warning(Event.STORAGE_UNAVAILABLE, operation="enqueue", queue_id=queue_id)
-            return replies.STORAGE_UNAVAILABLE
-        log.info(
-            Event.SMTP_MESSAGE_ACCEPTED,
-            listener="mx",
-            client=ctx.client_ip,
-            domain=ctx.actor,
-            queue_id=queue_id,
-            count=len(checked),
-        )
-        self._on_queued()
-        return replies.QUEUED.format(queue_id=queue_id)
 
     async def _commit(
         self,

@@ -154,15 +154,8 @@ async def relay(
     except PeerRefused as exc:
         raise RelayFailed(f"550 5.7.1 {exc}: not relaying", temporary=False) from None
     where = peer.relay
-    try:
-        async with asyncio.timeout(limits.connect):
-            reader, writer = await asyncio.open_connection(where.host, where.port, limit=LINE_LIMIT)
-    except (OSError, TimeoutError) as exc:
-        raise RelayFailed(
-            f"451 4.4.1 Cannot connect to the MX of {domain} at {where} ({type(exc).__name__})",
-            temporary=True,
-        ) from None
-    talk = _Conversation(reader, writer, limits)
+    talk = await _connect(domain, where, limits)
+    writer = talk.writer
     try:
         return await _transaction(
             talk, context, peer, helo=helo, sender=sender, recipients=recipients, content=content
@@ -181,6 +174,18 @@ async def relay(
         with contextlib.suppress(OSError, TimeoutError):
             async with asyncio.timeout(5):
                 await writer.wait_closed()
+
+
+async def _connect(domain: str, where: HostPort, limits: Timeouts) -> _Conversation:
+    try:
+        async with asyncio.timeout(limits.connect):
+            reader, writer = await asyncio.open_connection(where.host, where.port, limit=LINE_LIMIT)
+    except (OSError, TimeoutError) as exc:
+        raise RelayFailed(
+            f"451 4.4.1 Cannot connect to the MX of {domain} at {where} ({type(exc).__name__})",
+            temporary=True,
+        ) from None
+    return _Conversation(reader, writer, limits)
 
 
 async def _transaction(
