@@ -111,6 +111,7 @@ async def _start_tls(session: Session) -> bool:
         session.output.abort()
         return False
     session.tls = True
+    session.log = session.log.bind(tls=True)
     return True
 
 

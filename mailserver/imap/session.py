@@ -117,19 +117,17 @@ class Session:
         return caps
 
     # ---- side effects ----------------------------------------------------------------
-    async def audit(
-        self,
-        principal: Principal,
-        action: str,
-        obj: str,
-        detail: Mapping[str, Any],
-        result: str = "ok",
-    ) -> None:
+    def audit_event(
+        self, principal: Principal, action: str, obj: str, detail: Mapping[str, Any]
+    ) -> AuditEvent:
         """Who did what to which folder or messages (identifiers only, never content)."""
-        await audit.record(
-            self.ctx.db,
-            AuditEvent(principal.address, action, obj, result, f"imap:{self.client}", detail),
-        )
+        return AuditEvent(principal.address, action, obj, "ok", f"imap:{self.client}", detail)
+
+    async def audit(
+        self, principal: Principal, action: str, obj: str, detail: Mapping[str, Any]
+    ) -> None:
+        """Record an audit event in a transaction of its own."""
+        await audit.record(self.ctx.db, self.audit_event(principal, action, obj, detail))
 
     def publish(self, *mailbox_ids: int) -> None:
         for mailbox_id in set(mailbox_ids):

@@ -27,9 +27,13 @@ from mailserver.imap.states import Selected
 from mailserver.store import reads, sealing, writes
 from mailserver.store.flags import SEEN, Flags
 from mailserver.store.reads import MessageMeta, chunks
+from storage import audit
+from storage.audit import AuditEvent
 
 BATCH_COUNT = 500
 BATCH_BYTES = 4 * 1024 * 1024
+# A single message (a client opening one) is read without looking up its size first.
+SMALL_FETCH = 1
 # Small responses are written together, up to this many bytes per write.
 SEND_BYTES = 256 * 1024
 
@@ -40,8 +44,9 @@ async def fetch(cmd: commands.Fetch, session: Session, state: Selected) -> Outco
     plan = FetchPlan.of(cmd.items, uid=cmd.uid)
     if not uids:
         return Outcome(responses.ok(cmd.tag, "Fetch completed"))
+    event = None
     if plan.reveals_content:
-        await session.audit(
+        event = session.audit_event(
             state.principal,
             "imap.fetch",
             f"{view.mailbox_address}/{view.stored_name}",
@@ -49,17 +54,19 @@ async def fetch(cmd: commands.Fetch, session: Session, state: Selected) -> Outco
         )
     unreadable = 0
     for part in chunks(uids, BATCH_COUNT):
-        # \Seen is set batch by batch, just before the batch is sent: memory and the
-        # write transaction stay bounded however many messages are fetched.
-        newly_seen = await _mark_seen(session, view, part) if plan.sets_seen else set()
-        async with session.ctx.db.read() as db_session:
-            metas = await reads.metadata(db_session, view.folder_id, part)
+        # The audit entry (before anything is sent) and the implicit \Seen of this batch
+        # share one write transaction; \Seen is set batch by batch, just before the batch
+        # is sent, so memory and transactions stay bounded whatever the message count.
+        newly_seen = await _record(session, view, part, plan, event)
+        event = None
         if plan.content == NONE:
+            async with session.ctx.db.read() as db_session:
+                metas = await reads.metadata(db_session, view.folder_id, part)
             await session.send_all(
                 [_one(view, m, None, plan, newly_seen) for m in metas if view.seq_of(m.uid)]
             )
             continue
-        for batch in by_size(metas):
+        for batch in await _content_batches(session, view, part):
             unreadable += await _send_contents(session, view, batch, plan, newly_seen)
     if unreadable:
         raise CommandFailed("Some messages could not be read", "SERVERBUG")
@@ -72,10 +79,22 @@ def _names(plan: FetchPlan) -> str:
     ]
 
 
-async def _mark_seen(session: Session, view: SelectedFolder, uids: Sequence[int]) -> set[int]:
-    if view.readonly:
+async def _record(
+    session: Session,
+    view: SelectedFolder,
+    uids: Sequence[int],
+    plan: FetchPlan,
+    event: AuditEvent | None,
+) -> set[int]:
+    r"""Append the audit event and set \Seen on `uids`; the UIDs whose flags changed."""
+    marks_seen = plan.sets_seen and not view.readonly
+    if event is None and not marks_seen:
         return set()
     async with session.ctx.db.write() as db_session:
+        if event is not None:
+            await audit.append(db_session, event)
+        if not marks_seen:
+            return set()
         result = await writes.set_flags(
             db_session, view.folder_id, uids, writes.FlagMode.ADD, Flags(SEEN)
         )
@@ -83,6 +102,18 @@ async def _mark_seen(session: Session, view: SelectedFolder, uids: Sequence[int]
         view.own_modseqs.add(result.modseq)
         session.publish(view.mailbox_id)
     return result.changed
+
+
+async def _content_batches(
+    session: Session, view: SelectedFolder, uids: Sequence[int]
+) -> list[list[int]]:
+    """UIDs grouped so that each group's bytes stay under BATCH_BYTES (one message alone
+    needs no look-up of its size first)."""
+    if len(uids) <= SMALL_FETCH:
+        return [list(uids)]
+    async with session.ctx.db.read() as db_session:
+        metas = await reads.metadata(db_session, view.folder_id, uids)
+    return [[m.uid for m in batch] for batch in by_size(metas)]
 
 
 def by_size(metas: Sequence[MessageMeta]) -> list[list[MessageMeta]]:
@@ -100,14 +131,14 @@ def by_size(metas: Sequence[MessageMeta]) -> list[list[MessageMeta]]:
 async def _send_contents(
     session: Session,
     view: SelectedFolder,
-    batch: list[MessageMeta],
+    batch: list[int],
     plan: FetchPlan,
     newly_seen: set[int],
 ) -> int:
     header_only = plan.content == HEADER
     async with session.ctx.db.read() as db_session:
         rows = await reads.sealed_contents(
-            db_session, view.folder_id, [m.uid for m in batch], header_only=header_only
+            db_session, view.folder_id, batch, header_only=header_only
         )
     opener = sealing.open_header if header_only else sealing.open_message
     unreadable = 0
