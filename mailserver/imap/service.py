@@ -20,8 +20,10 @@ from mailserver.imap import connection
 from mailserver.imap.commands.parse import CommandLimits
 from mailserver.imap.framing import FramingLimits
 from mailserver.imap.grammar.limits import Limits
+from mailserver.imap.header_cache import HeaderCache
 from mailserver.imap.responses import Status, untagged_status
 from mailserver.imap.session import ServerContext, Session
+from mailserver.store.group_commit import GroupCommit
 from mailserver.tls import server_context
 
 log = get_logger(__name__)
@@ -55,8 +57,10 @@ class ImapService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._per_client: Counter[str] = Counter()
         self._servers: list[asyncio.Server] = []
+        self._ctx: ServerContext | None = None
 
     def _context(self) -> ServerContext:
+        """Shared by every connection of this service (built at start)."""
         settings = self.runtime.settings
         cas = client_certificate_cas(settings.data_dir)
         tls = self.runtime.tls.track(server_context(self.runtime.tls.material, client_cas_pem=cas))
@@ -66,6 +70,8 @@ class ImapService:
             events=self.runtime.mailbox_events,
             settings=settings.imap,
             policy=ThrottlePolicy.from_settings(settings.smtp),
+            writes=GroupCommit(self.runtime.db),
+            headers=HeaderCache(),
             starttls_context=tls,
             command_limits=CommandLimits(
                 Limits(max_string=settings.imap.max_line), settings.imap.max_literal
@@ -77,6 +83,7 @@ class ImapService:
     async def start(self) -> None:
         asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
         ctx = self._context()
+        self._ctx = ctx
         imap = self.runtime.settings.imap
         limit = imap.max_line
         plain = await asyncio.start_server(
@@ -154,4 +161,6 @@ class ImapService:
                 await asyncio.wait(pending, timeout=STOP_GRACE_SECONDS)
         for server in self._servers:
             await server.wait_closed()
+        if self._ctx is not None:
+            await self._ctx.writes.close()
         log.info(Event.SERVICE_STOPPED, service=self.name)

@@ -16,10 +16,12 @@ from directory.authn import Principal, ThrottlePolicy, usable_mailboxes
 from mailserver.imap import framing
 from mailserver.imap.commands.parse import CommandLimits
 from mailserver.imap.framing import FramingLimits
+from mailserver.imap.header_cache import HeaderCache
 from mailserver.imap.namespace import Namespace
 from mailserver.imap.output import Output
 from mailserver.imap.states import NotAuthenticated, State
 from mailserver.store import MailboxEvents
+from mailserver.store.group_commit import GroupCommit
 from storage import audit
 from storage.audit import AuditEvent
 from storage.database import Database
@@ -50,6 +52,8 @@ class ServerContext:
     events: MailboxEvents
     settings: ImapSettings
     policy: ThrottlePolicy
+    writes: GroupCommit
+    headers: HeaderCache
     starttls_context: ssl.SSLContext
     command_limits: CommandLimits
     framing_limits: FramingLimits
@@ -126,8 +130,9 @@ class Session:
     async def audit(
         self, principal: Principal, action: str, obj: str, detail: Mapping[str, Any]
     ) -> None:
-        """Record an audit event in a transaction of its own."""
-        await audit.record(self.ctx.db, self.audit_event(principal, action, obj, detail))
+        """Record an audit event (committed, with other sessions' writes, on return)."""
+        event = self.audit_event(principal, action, obj, detail)
+        await self.ctx.writes.run(lambda session: audit.append(session, event))
 
     def publish(self, *mailbox_ids: int) -> None:
         for mailbox_id in set(mailbox_ids):

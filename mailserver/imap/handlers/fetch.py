@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from config.logging import Event
-from crypto.at_rest import SealedDataError
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from mailserver.imap import responses
 from mailserver.imap.commands import messages as commands
+from mailserver.imap.contents import open_batch
 from mailserver.imap.fetch_items import HEADER, NONE, FetchPlan, MessageView, render
 from mailserver.imap.grammar.fetch_attributes import Simple
 from mailserver.imap.grammar.sequence_sets import compress
@@ -24,7 +25,7 @@ from mailserver.imap.responses import CommandFailed
 from mailserver.imap.selected import SelectedFolder
 from mailserver.imap.session import Session
 from mailserver.imap.states import Selected
-from mailserver.store import reads, sealing, writes
+from mailserver.store import reads, writes
 from mailserver.store.flags import SEEN, Flags
 from mailserver.store.reads import MessageMeta, chunks
 from storage import audit
@@ -90,14 +91,19 @@ async def _record(
     marks_seen = plan.sets_seen and not view.readonly
     if event is None and not marks_seen:
         return set()
-    async with session.ctx.db.write() as db_session:
+
+    async def job(db_session: AsyncSession) -> writes.FlagResult | None:
         if event is not None:
             await audit.append(db_session, event)
         if not marks_seen:
-            return set()
-        result = await writes.set_flags(
+            return None
+        return await writes.set_flags(
             db_session, view.folder_id, uids, writes.FlagMode.ADD, Flags(SEEN)
         )
+
+    result = await session.ctx.writes.run(job)
+    if result is None:
+        return set()
     if result.modseq:
         view.own_modseqs.add(result.modseq)
         session.publish(view.mailbox_id)
@@ -106,14 +112,14 @@ async def _record(
 
 async def _content_batches(
     session: Session, view: SelectedFolder, uids: Sequence[int]
-) -> list[list[int]]:
+) -> list[list[MessageMeta]] | list[list[int]]:
     """UIDs grouped so that each group's bytes stay under BATCH_BYTES (one message alone
     needs no look-up of its size first)."""
     if len(uids) <= SMALL_FETCH:
         return [list(uids)]
     async with session.ctx.db.read() as db_session:
         metas = await reads.metadata(db_session, view.folder_id, uids)
-    return [[m.uid for m in batch] for batch in by_size(metas)]
+    return by_size(metas)
 
 
 def by_size(metas: Sequence[MessageMeta]) -> list[list[MessageMeta]]:
@@ -131,30 +137,16 @@ def by_size(metas: Sequence[MessageMeta]) -> list[list[MessageMeta]]:
 async def _send_contents(
     session: Session,
     view: SelectedFolder,
-    batch: list[int],
+    batch: list[MessageMeta] | list[int],
     plan: FetchPlan,
     newly_seen: set[int],
 ) -> int:
-    header_only = plan.content == HEADER
-    async with session.ctx.db.read() as db_session:
-        rows = await reads.sealed_contents(
-            db_session, view.folder_id, batch, header_only=header_only
-        )
-    opener = sealing.open_header if header_only else sealing.open_message
-    unreadable = 0
+    opened, unreadable = await open_batch(session, view, batch, header_only=plan.content == HEADER)
     pending: list[bytes] = []
     pending_size = 0
-    for meta, sealed in rows:
-        try:
-            data = opener(session.ctx.at_rest, view.mailbox_id, meta.blob_id, sealed)
-        except SealedDataError:
-            session.log.exception(
-                Event.IMAP_COMMAND_FAILED, reason="sealed message does not open", uid=meta.uid
-            )
-            unreadable += 1
-            continue
+    for meta, message in opened:
         if view.seq_of(meta.uid):
-            response = _one(view, meta, MessageView(data), plan, newly_seen)
+            response = _one(view, meta, message, plan, newly_seen)
             pending.append(response)
             pending_size += len(response)
             if pending_size >= SEND_BYTES:

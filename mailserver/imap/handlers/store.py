@@ -24,8 +24,9 @@ async def store(cmd: commands.Store, session: Session, state: Selected) -> Outco
     except FlagError as exc:
         raise flag_failure(exc) from exc
     try:
-        async with session.ctx.db.write() as db_session:
-            result = await writes.set_flags(db_session, view.folder_id, uids, cmd.mode, change)
+        result = await session.ctx.writes.run(
+            lambda db_session: writes.set_flags(db_session, view.folder_id, uids, cmd.mode, change)
+        )
     except FlagError as exc:
         raise flag_failure(exc) from exc
     except StoreError as exc:

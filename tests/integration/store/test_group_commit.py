@@ -1,0 +1,60 @@
+"""GroupCommit: concurrent writers share commits on SQLite (one transaction each on
+PostgreSQL), one job's failure undoes only that job, and every caller returns after its
+write is committed."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailserver.store.group_commit import GroupCommit
+from storage import audit
+from storage.audit import AuditEntry, AuditEvent
+from storage.database import Database
+
+
+async def _entries(db: Database) -> int:
+    async with db.read() as session:
+        return int((await session.execute(select(func.count(AuditEntry.seq)))).scalar_one())
+
+
+async def test_jobs_commit_and_failures_stay_alone(db: Database) -> None:
+    # The chain's head row exists once anything was audited (a login, in real life).
+    await audit.record(db, AuditEvent("t", "test.setup", "-", "ok"))
+    writes = GroupCommit(db)
+    commits = 0
+    original = db.write
+
+    def counting_write():  # type: ignore[no-untyped-def]  # wraps Database.write
+        nonlocal commits
+        commits += 1
+        return original()
+
+    db.write = counting_write  # type: ignore[method-assign]
+
+    async def good(n: int) -> int:
+        async def job(session: AsyncSession) -> int:
+            await audit.append(session, AuditEvent("t", "test.write", str(n), "ok"))
+            return n
+
+        return await writes.run(job)
+
+    async def bad(session: AsyncSession) -> None:
+        await audit.append(session, AuditEvent("t", "test.write", "bad", "ok"))
+        raise ValueError("this job fails")
+
+    results = await asyncio.gather(
+        *(good(n) for n in range(20)), writes.run(bad), return_exceptions=True
+    )
+    await writes.close()
+    db.write = original  # type: ignore[method-assign]
+    assert results[:20] == list(range(20))
+    assert isinstance(results[20], ValueError)
+    assert await _entries(db) == 21
+    assert await audit.verify(db) == 21
+    if db.is_sqlite:
+        assert commits < 20  # shared commits
+    else:
+        assert commits == 21  # one transaction each
