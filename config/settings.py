@@ -118,6 +118,8 @@ class GatewaySettings:
     routing_address: str = ""
     # What to do when explicit recipients disagree with the documents' recipients.
     consistency: str = "warn"
+    # Processes that sign, encrypt and decrypt (0: one per CPU core).
+    crypto_workers: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +299,8 @@ def _validate(s: Settings) -> list[str]:
             problems.append(f"smtp.{name}: must be positive")
     if s.delivery.workers < 1:
         problems.append("delivery.workers: must be at least 1")
+    if s.gateway.crypto_workers < 0:
+        problems.append("gateway.crypto_workers: must be 0 (one per core) or more")
     return problems
 
 

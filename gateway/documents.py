@@ -27,6 +27,8 @@ from gateway.attachments.xml_reader import XmlLimits, parse_xml
 from gateway.attachments.zip_reader import ZipLimits
 
 _UNSAFE_REPLY = re.compile(r"[^\x20-\x7e]")
+# Message bodies (no file name): XML is recognised in them only when it parses.
+_TEXT_BODIES = frozenset({"text/plain", "text/html"})
 _MAX_REPLY = 400
 
 
@@ -178,7 +180,8 @@ def _inspect_part(index: int, part: Message, limits: DocumentLimits) -> Document
         if kind is Kind.HL7V2:
             return _hl7_document(filename, index, content, limits)
         if kind is Kind.CDA:
-            return _cda_document(filename, index, content, limits)
+            text_body = not declared and part.get_content_type() in _TEXT_BODIES
+            return _cda_document(filename, index, content, limits, text_body=text_body)
         if kind is Kind.XDM:
             return _xdm_document(filename, index, content, limits)
     except AttachmentError as exc:
@@ -187,9 +190,14 @@ def _inspect_part(index: int, part: Message, limits: DocumentLimits) -> Document
 
 
 def _cda_document(
-    filename: str, index: int, content: bytes, limits: DocumentLimits
+    filename: str, index: int, content: bytes, limits: DocumentLimits, *, text_body: bool
 ) -> Document | None:
-    root = parse_xml(content, limits.xml, CdaError)
+    try:
+        root = parse_xml(content, limits.xml, CdaError)
+    except CdaError:
+        if text_body:  # an HTML body or a note that opens with "<": text, not a document
+            return None
+        raise
     if not cda.looks_clinical(root):
         return None  # XML that is not meant as HL7 v3 content: an ordinary attachment
     doc = cda.from_root(root)

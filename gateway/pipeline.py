@@ -1,19 +1,21 @@
 """The submission pipeline: what the gateway decides at each SMTP stage.
 
-    MAIL FROM  check_sender     policy chain MAIL (declared size, sender owns the address)
-    RCPT TO    check_recipient  directory look-up, then policy chain RCPT
+    MAIL FROM  check_sender     policy chain MAIL (declared size, sender owns the address),
+                                then the sender's signing key
+    RCPT TO    check_recipient  the routing address, or the directory look-up, then policy
+                                chain RCPT (local and active, or published by its operator;
+                                keys issued)
     DATA       decide           policy chain DATA (size, lines, CRLF, headers, From, MIME)
-                                → [document inspection: recognise, validate, route]
+                                → documents: recognise, validate, route, package
+                                  (gateway.integration)
                                 → complete the header (Message-ID, Date)
-                                → [protect: sign and encrypt per recipient form]
-                                → the copies to queue, one per group of recipients
+                                → protect: sign and encrypt per recipient form
+                                  (gateway.protect)
+                                → the copies to queue, one per crypto form
 
-The bracketed steps belong to the document and end-to-end work; they plug in where
-`decide` marks them, between the policy verdict and the copies. Until the protect step
-lands, a message is queued as submitted (one copy for every recipient).
-
-Everything here is pure except the look-ups of `check_recipient` (the directory, and the
-certificate lookup of another operator, given as a callable by the edge).
+Everything here is pure except the look-ups (the directory, the key store, another
+operator's certificate lookup given as a callable by the edge) and the crypto work, which
+runs in the process pool the edge hands in.
 """
 
 from __future__ import annotations
@@ -21,25 +23,59 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import format_datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config.logging import Event, get_logger
 from config.settings import Settings, SmtpSettings
+from crypto import keystore
+from crypto.errors import CryptoError
 from directory import repository
 from directory.repository import MailboxRef
-from gateway.mime import HeaderBlock
-from gateway.policy import Decision, run_chain
+from gateway import integration, protect
+from gateway.mime import HeaderBlock, MimeTree
+from gateway.policy import Decision, Refusal, run_chain
 from gateway.policy import chains as policy
 from gateway.policy.facts import ContentFacts, DataStats, RecipientFacts, SenderFacts
+from gateway.policy.rules.sender_owns_from import header_addresses
+from gateway.protection import Order, ProtectionRefused, Protector
 from gateway.trust.remote_keys import KeyLookupFailed, RemoteKeys
+from storage.base import utcnow
 from storage.database import Database
 
+ROUTING = "routing"  # MailboxRef.kind of the routing address (DESIGN section 6)
+PROTECT_RULE = "protect"
+LOCAL_FAULT = Refusal(
+    PROTECT_RULE, 451, "4.3.0", "the message could not be signed and encrypted now; try again later"
+)
+log = get_logger(__name__)
 
-def check_sender(
-    mail_from: str, declared_size: int | None, usable: frozenset[str], limits: SmtpSettings
+
+async def check_sender(
+    db: Database,
+    mail_from: str,
+    declared_size: int | None,
+    usable: frozenset[str],
+    limits: SmtpSettings,
 ) -> Decision:
-    """MAIL FROM: may this client use this envelope sender, at this size?"""
-    return run_chain("mail", policy.MAIL, SenderFacts(mail_from, declared_size, usable, limits))
+    """MAIL FROM: may this client use this envelope sender, at this size, and can the
+    sender sign (an active key)? The key is looked up only for a sender it may use."""
+    facts = SenderFacts(mail_from, declared_size, usable, limits)
+    first = run_chain("mail", policy.MAIL_SHAPE, facts)
+    if not first.accepted:
+        return first
+    async with db.read() as session:
+        signing_key = await _key_usable(session, mail_from)
+    second = run_chain("mail", policy.MAIL_KEY, replace(facts, signing_key=signing_key))
+    return Decision("mail", first.checked + second.checked, second.hits)
+
+
+async def _key_usable(session: AsyncSession, address: str) -> bool:
+    """The mailbox has an active key generation that has not expired."""
+    key = await keystore.active(session, address)
+    return key is not None and key.not_after > utcnow()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +97,16 @@ async def check_recipient(
     lookup: KeyLookup | None = None,
 ) -> RecipientCheck:
     """RCPT TO: the address's shape first (no look-up for relay tricks), then the
-    directory: a local mailbox and its status, or a trusted domain, whose certificate
-    lookup (`lookup`) must publish a key for the address."""
+    routing address (its recipients come from the documents at DATA), then the
+    directory: a local mailbox, its status and its keys, or a trusted domain, whose
+    certificate lookup (`lookup`) must publish a key for the address."""
     local_domains = tuple(d.lower() for d in settings.service.local_domains)
     shape = RecipientFacts(address, already_accepted, None, False, local_domains, settings.smtp)
     first = run_chain("rcpt", policy.RCPT_SHAPE, shape)
     if not first.accepted:
         return RecipientCheck(first, None)
+    if address.lower() == settings.routing_address.lower():
+        return RecipientCheck(first, routing_ref(settings.routing_address))
     domain = shape.domain
     async with db.read() as session:
         mailbox = await repository.mailbox_ref(session, address)
@@ -75,6 +114,7 @@ async def check_recipient(
             domain not in local_domains
             and await repository.trust_domain(session, domain) is not None
         )
+        key_issued = mailbox is not None and await _key_usable(session, address)
     if mailbox is not None and not mailbox.local:
         mailbox = None
     remote: RemoteKeys | KeyLookupFailed | None = None
@@ -91,6 +131,7 @@ async def check_recipient(
         local_domains,
         settings.smtp,
         remote,
+        key_issued,
     )
     second = run_chain("rcpt", policy.RCPT_DIRECTORY, facts)
     merged = Decision("rcpt", first.checked + second.checked, second.hits)
@@ -117,6 +158,22 @@ def remote_ref(keys: RemoteKeys) -> MailboxRef:
     )
 
 
+def routing_ref(address: str) -> MailboxRef:
+    """The routing address as the session sees it: a recipient that stands for the
+    practitioners the documents name, resolved at DATA."""
+    return MailboxRef(
+        id=0,
+        address=address.lower(),
+        kind=ROUTING,
+        crypto="",
+        delivery="",
+        quota=None,
+        status="active",
+        local=True,
+        display_name="",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Copy:
     """The bytes a group of recipients receives."""
@@ -130,11 +187,17 @@ class Accepted:
     decision: Decision
     message_id: str  # without <>
     copies: tuple[Copy, ...]
+    forms: tuple[str, ...] = ()  # the crypto form of each copy (gateway.protection)
+    documents: int = 0  # structured documents recognised
+    warning: str = ""  # explicit recipients differ from the documents' ("warn" mode)
 
 
 @dataclass(frozen=True, slots=True)
 class Refused:
     decision: Decision
+    # An integration MDN for an applicative sender that asked for one (queued although
+    # the message is refused: its interface engine reads MDNs, not SMTP replies).
+    notice: Copy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,33 +205,140 @@ class Envelope:
     """What the SMTP session gathered before DATA."""
 
     sender: str
-    recipients: Sequence[MailboxRef]
+    recipients: Sequence[MailboxRef]  # the routing address among them as `routing_ref`
     usable: frozenset[str]
     # Other operators' recipients (MailboxRef.local False): their published keys, by
     # address, for the protect step to encrypt to.
     remote_keys: Mapping[str, RemoteKeys] = field(default_factory=dict)
+    sender_kind: str = ""  # the envelope sender's mailbox kind
 
 
-def decide(
+@dataclass(frozen=True, slots=True)
+class Tools:
+    """What DATA needs from the edge: the key store and crypto processes, and the
+    certificate lookup for routed recipients of other operators."""
+
+    protector: Protector
+    lookup: KeyLookup | None = None
+
+
+async def decide(
     content: bytes | None,
     stats: DataStats,
     envelope: Envelope,
     settings: Settings,
     now: dt.datetime,
+    *,
+    tools: Tools,
 ) -> Accepted | Refused:
-    """DATA: run the content rules, then turn the message into the copies to queue."""
+    """DATA: run the content rules, the document step and the protect step, and turn
+    the message into the copies to queue."""
     facts = ContentFacts(content, stats, envelope.usable, settings.smtp)
     decision = run_chain("data", policy.DATA, facts)
     headers = facts.headers
     if not decision.accepted or content is None or not isinstance(headers, HeaderBlock):
         return Refused(decision)
-    # Document inspection goes here: it reads facts.mime (already parsed under limits)
-    # and may refuse with a Decision of its own or name the routed recipients.
-    message_id, completed = complete_header(content, headers, settings.service.hostname, now)
-    # The protect step goes here: it signs and encrypts `completed` once per crypto form
-    # of `envelope.recipients` (MailboxRef.crypto) and returns one Copy per form.
-    recipients = tuple(r.address for r in envelope.recipients)
-    return Accepted(decision, message_id, (Copy(completed, recipients),))
+    signer = _signer(headers)
+    if isinstance(signer, Refusal):
+        return Refused(_then(decision, signer.rule, signer))
+    explicit = [r for r in envelope.recipients if r.kind != ROUTING]
+    submitted = integration.Submitted(
+        content,
+        facts.mime if isinstance(facts.mime, MimeTree) else None,
+        envelope.sender,
+        envelope.sender_kind,
+        [r.address for r in explicit],
+        len(explicit) < len(envelope.recipients),
+    )
+    try:
+        integrated = await integration.integrate(tools.protector.db, settings, submitted, now)
+    except integration.IntegrationRefused as exc:
+        notice = None if exc.mdn is None else Copy(exc.mdn, (envelope.sender.lower(),))
+        return Refused(_then(decision, exc.refusal.rule, exc.refusal), notice)
+    decision = _then(decision, "documents")
+    routed = await _with_routed(tools, settings, explicit, envelope, integrated.routed)
+    if isinstance(routed, Decision):
+        return Refused(_then(decision, routed.checked[-1], routed.refusal))
+    message_id, completed = complete_header(
+        integrated.content, headers, settings.service.hostname, now
+    )
+    order = replace(routed, message=completed, signer=signer)
+    return await _protected(
+        tools, decision, message_id, order, integrated=integrated, now=now
+    )
+
+
+async def _protected(
+    tools: Tools,
+    decision: Decision,
+    message_id: str,
+    order: Order,
+    *,
+    integrated: integration.Integrated,
+    now: dt.datetime,
+) -> Accepted | Refused:
+    try:
+        sealed = await protect.protect(tools.protector, order, now)
+    except ProtectionRefused as exc:
+        return Refused(_then(decision, exc.refusal.rule, exc.refusal))
+    except CryptoError as exc:  # a local fault (pool, CA, sealed key): the client retries
+        log.warning(Event.CRYPTO_PROTECT_FAILED, reason=type(exc).__name__)
+        return Refused(_then(decision, PROTECT_RULE, LOCAL_FAULT))
+    return Accepted(
+        _then(decision, PROTECT_RULE),
+        message_id,
+        tuple(Copy(s.content, s.recipients) for s in sealed),
+        tuple(s.form for s in sealed),
+        integrated.documents,
+        integrated.warning,
+    )
+
+
+async def _with_routed(
+    tools: Tools,
+    settings: Settings,
+    explicit: Sequence[MailboxRef],
+    envelope: Envelope,
+    routed: Sequence[str],
+) -> Order | Decision:
+    """The recipients to protect for: the explicit ones and the mailboxes the documents
+    of a routed message name, each checked as at RCPT (active, keys issued or published);
+    a Decision with the first refusal otherwise."""
+    recipients = list(explicit)
+    remote_keys = dict(envelope.remote_keys)
+    known = {r.address.lower() for r in explicit}
+    for address in routed:
+        if address.lower() in known:
+            continue
+        check = await check_recipient(
+            tools.protector.db, settings, address, len(recipients), lookup=tools.lookup
+        )
+        if check.mailbox is None or not check.decision.accepted:
+            return check.decision
+        known.add(address.lower())
+        recipients.append(check.mailbox)
+        if check.remote is not None:
+            remote_keys[check.mailbox.address.lower()] = check.remote
+    return Order(b"", "", tuple(recipients), remote_keys)
+
+
+def _signer(headers: HeaderBlock) -> str | Refusal:
+    """The one From address, whose keys sign (the policy checked the client may use it)."""
+    addresses = [a for value in headers.all("From") for a in header_addresses("From", value)]
+    if len(addresses) != 1:
+        return Refusal(
+            PROTECT_RULE,
+            550,
+            "5.7.1",
+            "the From field must name exactly one address: a message is signed by one sender",
+        )
+    return addresses[0]
+
+
+def _then(decision: Decision, rule: str, refusal: Refusal | None = None) -> Decision:
+    """`decision` with one more rule run (and its refusal, if it refused)."""
+    hits = decision.hits + ((refusal,) if refusal is not None else ())
+    return Decision(decision.stage, (*decision.checked, rule), hits)
 
 
 def complete_header(

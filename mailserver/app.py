@@ -9,6 +9,7 @@ SIGHUP reloads the TLS certificate into the live contexts.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import socket
@@ -20,6 +21,8 @@ from typing import Protocol
 from config.settings import Settings
 from crypto import service_key, tls_certificate
 from crypto.at_rest import AtRestCipher
+from crypto.pool import CryptoPool
+from crypto.sealing import KeySealer
 from mailserver.lookup.client import LookupClient
 from mailserver.store.events import MailboxEvents
 from mailserver.tls import ReloadableContexts, TlsMaterial
@@ -42,13 +45,22 @@ class Runtime:
     # The trust list and its TLS contexts; remote recipients' keys (cached lookups).
     trust: TrustSpace = field(init=False)
     key_lookup: LookupClient = field(init=False)
+    # Signing, encryption and decryption run in these processes (a service: started
+    # first, stopped last, by `service_factories`).
+    crypto_pool: CryptoPool = field(init=False)
 
     def __post_init__(self) -> None:
         self.mailbox_events = MailboxEvents(self.db)
+        self.crypto_pool = CryptoPool(self.settings.gateway.crypto_workers or None)
         self.trust = TrustSpace(self.db, self.tls)
         self.key_lookup = LookupClient(
             self.trust, cache_seconds=self.settings.lookup.cache_seconds
         )
+
+    @functools.cached_property
+    def sealer(self) -> KeySealer:
+        """Opens the mailbox private keys (sealed under the data dir's service key)."""
+        return KeySealer.from_data_dir(self.settings.data_dir)
 
 
 class Service(Protocol):
@@ -78,12 +90,14 @@ async def open_runtime(settings: Settings) -> Runtime:
     db = Database(settings.database_url)
     await migrate.upgrade(db)
     current, previous = service_key.load_with_previous(service_key.key_path(settings.data_dir))
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         db=db,
         tls=ReloadableContexts(tls_material(settings)),
         at_rest=AtRestCipher(current, previous),
     )
+    runtime.sealer = KeySealer(current, previous)
+    return runtime
 
 
 async def run(runtime: Runtime, factories: Sequence[ServiceFactory]) -> None:

@@ -30,12 +30,18 @@ def lookup_service(runtime: Runtime) -> Service:
     return LookupService(runtime)
 
 
+def crypto_pool_service(runtime: Runtime) -> Service:
+    return runtime.crypto_pool
+
+
 def service_factories() -> list[ServiceFactory]:
     # The HTTP listener stays last: /readyz reports the listeners up because it starts
     # after them and stops before them.
     # Delivery starts before the submission listeners and stops after them (drain).
+    # The crypto processes start first and stop last: every listener and worker uses them.
     queued = Wakeup()
     return [
+        crypto_pool_service,
         retention_service,
         delivery_service(queued),
         *submission_services(queued),

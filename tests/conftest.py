@@ -120,3 +120,10 @@ def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str)
     if isinstance(val, bytes | str) and len(val) > 40:
         return argname
     return None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the crypto process pool the test servers shared (tests/keys.py)."""
+    from tests.keys import stop_shared_pool  # noqa: PLC0415
+
+    stop_shared_pool()

@@ -14,17 +14,22 @@ from gateway.policy.rules import (
     mime_structure,
     nul_bytes,
     recipient_count,
+    recipient_has_key,
     recipient_is_local,
     recipient_syntax,
+    sender_has_key,
     sender_owns_envelope,
     sender_owns_from,
     strict_crlf,
 )
 
-MAIL: tuple[Rule[SenderFacts], ...] = (declared_size.RULE, sender_owns_envelope.RULE)
+MAIL_SHAPE: tuple[Rule[SenderFacts], ...] = (declared_size.RULE, sender_owns_envelope.RULE)
+# The key look-up runs only for a sender the client may use.
+MAIL_KEY: tuple[Rule[SenderFacts], ...] = (sender_has_key.RULE,)
+MAIL = MAIL_SHAPE + MAIL_KEY
 # The shape rules run before the directory look-up: a relay trick costs no query.
 RCPT_SHAPE: tuple[Rule[RecipientFacts], ...] = (recipient_count.RULE, recipient_syntax.RULE)
-RCPT_DIRECTORY: tuple[Rule[RecipientFacts], ...] = (recipient_is_local.RULE,)
+RCPT_DIRECTORY: tuple[Rule[RecipientFacts], ...] = (recipient_is_local.RULE, recipient_has_key.RULE)
 RCPT = RCPT_SHAPE + RCPT_DIRECTORY
 DATA: tuple[Rule[ContentFacts], ...] = (
     message_size.RULE,

@@ -19,6 +19,9 @@ class SenderFacts:
     declared_size: int | None
     usable: frozenset[str]  # lowercase addresses of the mailboxes the client may use
     limits: SmtpSettings
+    # The sender's mailbox has an active key to sign with (looked up after the rules
+    # that need no look-up have passed).
+    signing_key: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,8 @@ class RecipientFacts:
     # For a trusted domain: the keys its certificate lookup published for the address,
     # or why there are none (None: not asked).
     remote_key: RemoteKeys | KeyLookupFailed | None = None
+    # For a local mailbox: it has an active, unexpired key to encrypt to.
+    key_issued: bool = False
 
     @property
     def domain(self) -> str:

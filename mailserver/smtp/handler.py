@@ -1,10 +1,13 @@
 """The submission handler: aiosmtpd's hooks, each delegating to the gateway pipeline or
 to the queue (STYLE: hooks that only delegate to typed services).
 
-MAIL and RCPT run the pipeline's checks; DATA runs `pipeline.decide`, adds the Received
-field and commits the message and its delivery rows in one transaction with the audit
-entries; only after that commit does the client hear `250 2.0.0 Ok: queued as ID`. A
-failed commit answers 451 4.3.0 (452 4.3.1 when the disk is full), never 250.
+MAIL and RCPT run the pipeline's checks; DATA runs `pipeline.decide` (policy, documents,
+sign and encrypt per recipient form, in the crypto process pool), adds the Received field
+to each protected copy and commits the message and its delivery rows in one transaction
+with the audit entries; only after that commit does the client hear `250 2.0.0 Ok: queued
+as ID`. A failed commit answers 451 4.3.0 (452 4.3.1 when the disk is full), never 250.
+A refused message with an integration MDN to send (an applicative sender that asked for
+one) has that MDN queued, and is still refused.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 
 from config.logging import Event, get_logger
 from directory.throttle import ThrottlePolicy
-from gateway import pipeline
+from gateway import mdn, pipeline
+from gateway.protection import Protector
 from mailserver.app import Runtime
 from mailserver.queue.committer import GroupCommitter
 from mailserver.queue.enqueue import Submission
@@ -44,6 +48,10 @@ class SubmissionHandler(SaslMechanisms):
         self.settings = runtime.settings
         self.throttle = ThrottlePolicy.from_settings(runtime.settings.smtp)
         self.committer = GroupCommitter(runtime.db, runtime.at_rest)
+        self.tools = pipeline.Tools(
+            Protector(runtime.db, runtime.sealer, runtime.crypto_pool, runtime.settings.data_dir),
+            runtime.key_lookup.keys,
+        )
         self._on_queued = on_queued
         self._track = track  # keeps background tasks (audit flushes, enqueues) for drain
 
@@ -75,8 +83,8 @@ class SubmissionHandler(SaslMechanisms):
         identity = ctx.identity
         if not isinstance(identity, Authenticated):
             return "530 5.7.0 Authentication required"
-        decision = pipeline.check_sender(
-            address, _declared_size(mail_options), identity.usable, self.settings.smtp
+        decision = await pipeline.check_sender(
+            self.db, address, _declared_size(mail_options), identity.usable, self.settings.smtp
         )
         if decision.refusal is not None:
             ctx.refused(address, decision)
@@ -129,19 +137,24 @@ class SubmissionHandler(SaslMechanisms):
         if not isinstance(identity, Authenticated) or received is None:
             return replies.LOCAL_ERROR
         now = utcnow()
-        verdict = pipeline.decide(
+        sender = envelope.mail_from or ""
+        verdict = await pipeline.decide(
             received.content,
             received.stats,
             pipeline.Envelope(
-                envelope.mail_from or "", tuple(ctx.recipients), identity.usable,
+                sender, tuple(ctx.recipients), identity.usable,
                 {a: k for a, k in ctx.remote_keys.items() if a in envelope.rcpt_tos},
+                sender_kind=_kind_of(identity, sender),
             ),
             self.settings,
             now,
+            tools=self.tools,
         )
         if isinstance(verdict, pipeline.Refused):
             refusal = verdict.decision.refusal
             ctx.refused("data", verdict.decision)
+            if verdict.notice is not None:
+                await self._queue_notice(ctx, verdict.notice)
             await _record(self.runtime, ctx.take_audit())  # with what is pending, in one write
             log.info(Event.SMTP_MESSAGE_REFUSED, client=ctx.client_ip, login=ctx.actor,
                      rule=refusal.rule if refusal else "")
@@ -199,6 +212,27 @@ class SubmissionHandler(SaslMechanisms):
             client=ctx.client_ip,
         )
 
+    async def _queue_notice(self, ctx: SessionContext, notice: pipeline.Copy) -> None:
+        """Queue the integration MDN of a refused message (a report: null sender)."""
+        queue_id = new_queue_id()
+        report = Submission(
+            queue_id=queue_id,
+            message_id=_message_id_of(notice.content),
+            sender="",
+            origin=Origin.DSN,
+            copies=[notice],
+        )
+        event = AuditEvent(
+            ctx.actor, "mdn.queued", queue_id, "processed/error", ctx.source,
+            {"to": list(notice.recipients)},
+        )
+        try:
+            await self.committer.commit(report, [event])
+        except StorageUnavailable:
+            log.warning(Event.STORAGE_UNAVAILABLE, operation="enqueue", queue_id=queue_id)
+            return
+        self._on_queued()
+
     def _flush_if_due(self, ctx: SessionContext) -> None:
         if ctx.audit_due:
             self._flush(ctx)
@@ -237,8 +271,21 @@ def _accepted_event(
             "size": max(len(c.content) for c in submission.copies),
             "rules": list(verdict.decision.checked),
             "listener": ctx.listener,
+            "protection": list(verdict.forms),
+            "documents": verdict.documents,
+            **({"consistency": verdict.warning} if verdict.warning else {}),
         },
     )
+
+
+def _kind_of(identity: Authenticated, address: str) -> str:
+    """The kind of the mailbox the client sends as (applicative senders get MDNs)."""
+    wanted = address.lower()
+    return next((m.kind for m in identity.mailboxes if m.address.lower() == wanted), "")
+
+
+def _message_id_of(report: bytes) -> str:
+    return pipeline.bare_message_id(str(mdn.headers_of(report).get("Message-ID", "")))
 
 
 def _declared_size(mail_options: list[str]) -> int | None:

@@ -38,7 +38,7 @@ def _message() -> bytes:
     hl7 = (
         "MSH|^~\\&|LIS|LAB|DPI|HOP|20261128100000||ORU^R01|MSG0001|P|2.5\r"
         f"PID|1||123456^^^HOP^PI||{MARKERS['patient']}^JEANNE||19800101|F\r"
-        "OBR|1||R1|718-7^Hemoglobin^LN\r"
+        "OBR|1||R1|718-7^Hemoglobin^LN||||||||||||810000000001^LAB^PAUL\r"  # OBR-16
         "OBX|1|NM|718-7^Hemoglobin^LN||13.2|g/dL|||||F\r"
     )
     msg.add_attachment(hl7.encode(), maintype="application", subtype="hl7-v2",

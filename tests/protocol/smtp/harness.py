@@ -1,5 +1,7 @@
 """A submission server on 127.0.0.1 for the protocol and security tests: a migrated
-database, a synthetic directory, both listeners on free ports, and TLS from the test CA.
+database, a synthetic directory with real keys (tests/keys.py: a service CA and key
+generations made once per test process), the shared crypto process pool, both listeners
+on free ports, and TLS from the test CA.
 
 Clients here are the standard library's smtplib (run in a thread: it blocks) and
 aiosmtplib; raw sockets where smtplib would fix the bytes up.
@@ -21,8 +23,6 @@ from typing import Any
 from sqlalchemy import select
 
 from config.settings import HostPort, Settings, SmtpSettings
-from crypto.at_rest import AtRestCipher
-from crypto.service_key import ServiceKey
 from directory import passwords
 from directory.models import (
     Credential,
@@ -41,12 +41,14 @@ from storage import migrate
 from storage.audit import AuditEntry
 from storage.database import Database
 from tests.integration.directory.seed import PASSWORD, organisation_mailbox, rpps
+from tests.keys import key_material, shared_pool
 
 DOCTOR = "doctor.1@salus.test"
 COLLEAGUE = "doctor.2@salus.test"
 SUSPENDED = "doctor.3@salus.test"
 SHARED = "cardiology@salus.test"  # delegated to DOCTOR
 NOT_MINE = "radiology@salus.test"  # an organisational mailbox nobody delegated
+KEYED = (DOCTOR, COLLEAGUE, SHARED)  # the mailboxes whose keys are issued
 
 
 @dataclass
@@ -143,13 +145,18 @@ async def running(
     settings = Settings(data_dir=tmp_path, smtp=replace(base, **(smtp or {})))
     db = Database(database_url)
     await migrate.upgrade(db)
+    material = key_material()
+    material.install(tmp_path)
     ids = await seed_directory(db) if seed else {}
+    if seed:
+        await material.issue(db, *KEYED)
     runtime = Runtime(
         settings=settings,
         db=db,
         tls=ReloadableContexts(tls),
-        at_rest=AtRestCipher(ServiceKey(secrets.token_bytes(32))),
+        at_rest=material.at_rest(),
     )
+    runtime.crypto_pool = shared_pool()
     wakeup = Wakeup()
     listeners = [
         SubmissionListener(

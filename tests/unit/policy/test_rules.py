@@ -20,13 +20,14 @@ GOOD = (
 )
 
 
-def sender(mail_from: str, size: int | None = None) -> SenderFacts:
-    return SenderFacts(mail_from, size, ME, LIMITS)
+def sender(mail_from: str, size: int | None = None, *, key: bool = True) -> SenderFacts:
+    return SenderFacts(mail_from, size, ME, LIMITS, signing_key=key)
 
 
 def recipient(address: str, *, status: str | None = "active", trusted: bool = False,
-              accepted: int = 0) -> RecipientFacts:
-    return RecipientFacts(address, accepted, status, trusted, ("salus.test",), LIMITS)
+              accepted: int = 0, key: bool = True) -> RecipientFacts:
+    return RecipientFacts(address, accepted, status, trusted, ("salus.test",), LIMITS,
+                          key_issued=key)
 
 
 def content(raw: bytes, *, longest: int | None = None, total: int | None = None) -> ContentFacts:
@@ -50,6 +51,25 @@ def test_sending_as_another_mailbox_is_refused_at_mail() -> None:
     assert (refusal.rule, refusal.code, refusal.status) == ("sender-owns-envelope", 553, "5.7.1")
     assert "doctor.1@salus.test" in refusal.reply()
     assert decision.checked == ("declared-size", "sender-owns-envelope")
+
+
+def test_a_sender_without_a_signing_key_is_refused_at_mail() -> None:
+    decision = run_chain("mail", chains.MAIL, sender("doctor.1@salus.test", key=False))
+    refusal = decision.refusal
+    assert refusal is not None
+    assert refusal.reply().startswith("550 5.7.1 <doctor.1@salus.test> has no active signing key")
+    assert refusal.rule == "sender-has-key"
+
+
+def test_a_local_recipient_without_keys_is_refused_by_name() -> None:
+    refusal = run_chain("rcpt", chains.RCPT, recipient("doctor.2@salus.test", key=False)).refusal
+    assert refusal is not None and refusal.rule == "recipient-has-key"
+    assert refusal.reply().startswith(
+        "550 5.7.1 <doctor.2@salus.test>: the keys of this mailbox are not issued"
+    )
+    # Suspended or unknown mailboxes keep their own reason; keys are asked of none.
+    suspended = recipient("doctor.3@salus.test", status="suspended", key=False)
+    assert run_chain("rcpt", chains.RCPT, suspended).refusal.rule == "recipient-is-local"  # type: ignore[union-attr]
 
 
 def test_declared_size_over_the_limit_is_refused_before_the_data() -> None:
