@@ -5,8 +5,13 @@ message is stored in the recipient's INBOX and the row marked delivered in the s
 transaction, so a crash at any instant leaves either both or neither (exactly once). The
 mailbox's IDLE watchers are woken after the commit.
 
-A permanent failure (no such mailbox, suspended, over quota) bounces the row and queues
-a DSN to the sender; anything else is temporary: the row is deferred with back-off, and
+Server-decrypt mailboxes receive the message decrypted and verified (`server_decrypt`,
+done in the crypto pool before the delivering transaction opens); client-decrypt ones the
+ciphertext as it was queued.
+
+A permanent failure (no such mailbox, suspended, over quota, a message that does not
+decrypt or verify for a server-decrypt mailbox) bounces the row and queues a DSN to the
+sender; anything else is temporary: the row is deferred with back-off, and
 bounces when the message has been queued too long. When the database itself is away,
 nothing can be recorded: the lease runs out and the row is claimed again.
 """
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +32,7 @@ from gateway.dsn import RecipientStatus
 from mailserver.app import Runtime
 from mailserver.delivery.backoff import delay_notice_due, next_attempt
 from mailserver.delivery.bounce import queue_report, wants_report
+from mailserver.delivery.server_decrypt import NotDecrypted, plaintexts
 from mailserver.notifications import queue_mdn
 from mailserver.queue import outcome
 from mailserver.queue.enqueue import content_context
@@ -43,6 +49,8 @@ ACTOR = "salus:delivery"
 RETRY_REPLY = "451 4.3.0 Local delivery failed; will retry"
 QUOTA_REPLY = "552 5.2.2 The recipient's mailbox is full"
 _ENHANCED = re.compile(r"^[245]\d\d ([245]\.\d{1,3}\.\d{1,3})\b")
+# Server-decrypt plaintexts made before the delivering transaction, by delivery id.
+Prepared = Mapping[int, bytes | NotDecrypted]
 
 
 class Undeliverable(Exception):
@@ -62,15 +70,18 @@ class Deliverer:
         self.owner = owner
         self.relayer = Relayer(runtime, owner)
 
-    async def attempt(self, delivery_id: int) -> str | None:
-        """Try once; return the row's new status, or None when it was not ours to try."""
+    async def attempt(self, delivery_id: int, prepared: Prepared | None = None) -> str | None:
+        """Try once; return the row's new status, or None when it was not ours to try.
+        `prepared`: server-decrypt plaintexts already made for this row (a batch's)."""
         now = utcnow()
         try:
+            if prepared is None:
+                prepared = await plaintexts(self.runtime, [delivery_id])
             async with self.db.write() as session:
                 row = await outcome.locked_pending(session, self.db, delivery_id, self.owner)
                 if row is None:
                     return None
-                target = await self._store(session, row, now)
+                target = await self._store(session, row, now, prepared)
         except QuotaExceeded:
             return await self._failed(delivery_id, QUOTA_REPLY, permanent=True)
         except Undeliverable as exc:
@@ -99,10 +110,14 @@ class Deliverer:
         now = utcnow()
         done: list[tuple[Delivery, MailboxRef] | None] = []
         try:
+            prepared = await plaintexts(self.runtime, ids)
             async with self.db.write() as session:
                 for delivery_id in ids:
                     row = await outcome.locked_pending(session, self.db, delivery_id, self.owner)
-                    done.append(None if row is None else (row, await self._store(session, row, now)))
+                    if row is None:
+                        done.append(None)
+                        continue
+                    done.append((row, await self._store(session, row, now, prepared)))
         except Exception:  # any failure: retry row by row, which reports it
             return [await self.attempt(i) for i in ids]
         for item in done:
@@ -110,10 +125,15 @@ class Deliverer:
                 self._delivered(*item)
         return [None if item is None else "delivered" for item in done]
 
-    async def _store(self, session: AsyncSession, row: Delivery, now: dt.datetime) -> MailboxRef:
+    async def _store(
+        self, session: AsyncSession, row: Delivery, now: dt.datetime, prepared: Prepared
+    ) -> MailboxRef:
         """Store the row's message in its recipient's INBOX and mark the row delivered."""
-        content = await _content(session, self.runtime, row)
         target = await _local_mailbox(session, row.recipient)
+        ready = prepared.get(row.id)
+        if isinstance(ready, NotDecrypted):
+            raise Undeliverable(ready.reply)
+        content = ready if ready is not None else await _content(session, self.runtime, row)
         stored = await deliver(session, self.runtime.at_rest, target.id, content)
         await queue_mdn(session, self.runtime, row, content, now)
         reply = f"250 2.0.0 stored in INBOX as UID {stored.uid}"
