@@ -1,0 +1,3 @@
+from tests.protocol.e2e.conftest import gpg, salus, salus_any_db
+
+__all__ = ["gpg", "salus", "salus_any_db"]
