@@ -18,7 +18,6 @@ from email.utils import format_datetime
 from typing import Any
 
 from config.logging import Event, get_logger
-from crypto.sealing import KeySealer
 from directory import repository
 from gateway import mdn
 from gateway.pipeline import bare_message_id
@@ -46,7 +45,6 @@ class MxHandler:
     def __init__(self, runtime: Runtime, *, on_queued: Callable[[], None]) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
-        self.protector = KeySealer.from_data_dir(runtime.settings.data_dir)
         self._on_queued = on_queued
 
     async def handle_EHLO(  # noqa: N802 - aiosmtpd hook name
@@ -155,9 +153,7 @@ class MxHandler:
         sender = mx_rules.from_address(facts)
         try:
             checked = await verify.check_recipients(
-                self.runtime.db,
-                self.protector,
-                self.runtime.key_lookup,
+                self.runtime,
                 message=received.content,
                 sender=sender,
                 peer=trusted,

@@ -3,7 +3,8 @@
 For each accepted recipient the message is decrypted with that mailbox's keys (every
 generation: crypto.keystore) and its signature judged (`gateway.trust.inbound`): S/MIME
 against the sending domain's CA with the From address, PGP/MIME against the key the
-sending domain's lookup publishes for the From address. The CPU work runs in a thread.
+sending domain's lookup publishes for the From address. The CPU work runs in the
+crypto process pool.
 
 Then the copies: client-decrypt mailboxes receive the original ciphertext (with our
 trace and result fields on top), server-decrypt mailboxes the verified plaintext (with
@@ -12,22 +13,19 @@ the result field); the queue and the mailbox store seal both at rest.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from crypto import keystore
-from crypto.sealing import KeyProtector
 from directory.models import DeliveryMode
 from directory.repository import MailboxRef
 from gateway.pipeline import Copy
 from gateway.trust import inbound
 from gateway.trust.inbound import InboundRefused, Verified
 from gateway.trust.remote_keys import KeyLookupFailed
-from mailserver.lookup.client import LookupClient
+from mailserver.app import Runtime
 from mailserver.trust_tls import TrustedPeer
 from storage.base import utcnow
-from storage.database import Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +35,7 @@ class Checked:
 
 
 async def check_recipients(
-    db: Database,
-    protector: KeyProtector,
-    lookup: LookupClient,
+    runtime: Runtime,
     *,
     message: bytes,
     sender: str,
@@ -51,24 +47,23 @@ async def check_recipients(
     signer_public = ""
     if form == inbound.OPENPGP:
         try:
-            signer_public = (await lookup.keys(sender)).openpgp_public
+            signer_public = (await runtime.key_lookup.keys(sender)).openpgp_public
         except KeyLookupFailed as exc:
             raise InboundRefused(f"the sender's OpenPGP key cannot be had: {exc.reason}") from None
     checked = []
+    pool, now = runtime.crypto_pool, utcnow()
     for mailbox in recipients:
         if form == inbound.SMIME:
-            async with db.read() as session:
-                pairs = await keystore.decryption_keys(session, protector, mailbox.address)
+            async with runtime.db.read() as session:
+                pairs = await keystore.decryption_keys(session, runtime.sealer, mailbox.address)
             keys = [(p.key_pem, p.chain_pem) for p in pairs]
             anchors = [peer.ca_pem.encode("ascii")]
-            verified = await asyncio.to_thread(
-                inbound.verify_smime, message, keys, anchors, sender, utcnow()
-            )
+            verified = await pool.run(inbound.verify_smime, message, keys, anchors, sender, now)
         else:
-            async with db.read() as session:
-                secrets = await keystore.openpgp_secrets(session, protector, mailbox.address)
-            verified = await asyncio.to_thread(
-                inbound.verify_openpgp, message, secrets, signer_public, sender, utcnow()
+            async with runtime.db.read() as session:
+                secrets = await keystore.openpgp_secrets(session, runtime.sealer, mailbox.address)
+            verified = await pool.run(
+                inbound.verify_openpgp, message, secrets, signer_public, sender, now
             )
         checked.append(Checked(mailbox, verified))
     return checked

@@ -22,7 +22,6 @@ from sqlalchemy import select
 from config.logging import Event, get_logger
 from crypto import keystore
 from crypto.keystore import SmimeKeyPair
-from crypto.sealing import KeySealer
 from gateway.trust.remote_keys import KeyLookupFailed
 from mailserver.app import Runtime
 from mailserver.queue import outcome
@@ -65,17 +64,12 @@ class Relayer:
         self.owner = owner
         self.timeouts = timeouts or Timeouts()
         self.concurrency = concurrency
-        self._sealer: KeySealer | None = None
 
     async def _signer(self, address: str) -> SmimeKeyPair:
         """The S/MIME key of a local mailbox, to sign a report it sends."""
-        if self._sealer is None:
-            self._sealer = await asyncio.to_thread(
-                KeySealer.from_data_dir, self.runtime.settings.data_dir
-            )
         async with self.runtime.db.read() as session:
             return await keystore.signer(
-                session, self._sealer, self.runtime.settings.data_dir, address
+                session, self.runtime.sealer, self.runtime.settings.data_dir, address
             )
 
     def is_remote(self, recipient: str) -> bool:
@@ -121,6 +115,7 @@ class Relayer:
         try:
             content = await outbound_content(
                 self.runtime.key_lookup,
+                self.runtime.crypto_pool,
                 taken.content,
                 taken.recipient,
                 report_signer=self._signer if taken.report else None,

@@ -10,12 +10,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 from crypto import smime
 from crypto.errors import NoUsableKey
 from crypto.keystore import SmimeKeyPair
+from crypto.pool import CryptoPool
 from crypto.smime import mime
 from gateway import mdn
 from gateway.policy.rules.sender_owns_from import header_addresses
@@ -45,7 +45,12 @@ Signer = Callable[[str], Awaitable[SmimeKeyPair]]
 
 
 async def outbound_content(
-    lookup: LookupClient, content: bytes, recipient: str, *, report_signer: Signer | None
+    lookup: LookupClient,
+    pool: CryptoPool,
+    content: bytes,
+    recipient: str,
+    *,
+    report_signer: Signer | None,
 ) -> bytes:
     """The bytes to relay to `recipient`, or RelayFailed (permanent) for plaintext.
     `report_signer` is given for reports this operator generated (MDNs, DSNs): they are
@@ -57,15 +62,15 @@ async def outbound_content(
     if kind == PLAIN:
         if report_signer is None:
             raise RelayFailed(REFUSED, temporary=False)
-        content = await _signed(content, report_signer)
+        content = await _signed(content, report_signer, pool)
     keys = await lookup.keys(recipient)
     form = keys.crypto if keys.crypto in ("smime", "smime-gcm") else "smime"
     outer, entity = smime.split_message(content)
-    sealed = await asyncio.to_thread(smime.encrypt, entity, [keys.certificate_pem], form)
+    sealed = await pool.run(smime.encrypt, entity, [keys.certificate_pem], form)
     return smime.join_message(outer, sealed)
 
 
-async def _signed(report: bytes, signer: Signer) -> bytes:
+async def _signed(report: bytes, signer: Signer, pool: CryptoPool) -> bytes:
     """A report we generated, signed by the mailbox it speaks for (its From)."""
     headers = mdn.headers_of(report)
     addresses = header_addresses("From", str(headers.get("From", "")))
@@ -80,5 +85,5 @@ async def _signed(report: bytes, signer: Signer) -> bytes:
             f"554 5.7.1 The report cannot be signed: {exc}", temporary=False
         ) from None
     outer, entity = smime.split_message(report)
-    signed = await asyncio.to_thread(smime.sign, entity, pair.key_pem, pair.chain_pem)
+    signed = await pool.run(smime.sign, entity, pair.key_pem, pair.chain_pem)
     return smime.join_message(outer, signed)

@@ -261,9 +261,15 @@ async def operators(
         for domain in domains:
             data_dir = tmp_path / domain
             shutil.copytree(templates[domain], data_dir)
-            values = {**(settings or {}), **(per_operator or {}).get(domain, {})}
+            values = {
+                "gateway.crypto_workers": 1,  # several operators share this machine's cores
+                **(settings or {}),
+                **(per_operator or {}).get(domain, {}),
+            }
             loaded = load_settings(data_dir, environ=_environ(values))
-            running[domain] = Operator(domain, data_dir, await open_runtime(loaded))
+            operator = Operator(domain, data_dir, await open_runtime(loaded))
+            running[domain] = operator
+            await operator.start("crypto", lambda rt: rt.crypto_pool)
         yield running
     finally:
         for op in running.values():

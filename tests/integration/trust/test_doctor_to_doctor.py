@@ -1,9 +1,9 @@
 """A doctor at operator A writes to a doctor at operator B (issue 6, the main test).
 
 Two operators on loopback, each from `salus init` with its own domain, CA and SQLite
-database. A queues the doctor's letter as its pipeline protects it for a remote recipient (signed
-with the sender's key, encrypted for the certificate B's lookup publishes) and relays it
-over mutual TLS; B's MX checks and stores; B's doctor reads the message over IMAP and
+database. A's doctor submits a plain letter over SMTP (STARTTLS, AUTH); A's pipeline looks
+B's recipient up, signs the letter with the sender's key and encrypts it for the
+certificate B's lookup publishes, and A relays it over mutual TLS; B's MX checks and stores; B's doctor reads the message over IMAP and
 decrypts it with `openssl cms` and the key `salus keys export` gives them; the signature
 verifies against A's CA chain from `salus trust export-ca`.
 """
@@ -11,24 +11,43 @@ verifies against A's CA chain from `salus trust export-ca`.
 from __future__ import annotations
 
 import asyncio
+import smtplib
+import ssl
 import subprocess
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 
 from tests.integration.trust.operators import (
+    PASSWORD,
     SALUS,
     Operator,
     doctor,
-    enqueue_message,
     imap_messages,
-    letter,
     operators,
-    protect,
     statuses,
     wait_until,
 )
 
 MARKER = "Synthetic patient letter 5309: follow-up in two weeks."
 SENDER, RECIPIENT = doctor(1, "a.test"), doctor(2, "b.test")
+
+
+def _submit(a: Operator) -> str:
+    """A's doctor sends a plain letter through A's submission port; its Message-ID."""
+    message = EmailMessage(policy=SMTP_POLICY)
+    message["From"] = f"Dr Alex1 Martin1 <{SENDER}>"
+    message["To"] = RECIPIENT
+    message["Subject"] = "Follow-up"
+    message["Message-ID"] = "<follow-up.5309@a.test>"
+    message.set_content(MARKER)
+    context = ssl.create_default_context(cadata=a.ca_chain().decode("ascii"))
+    context.check_hostname = False
+    with smtplib.SMTP("127.0.0.1", a.port("submission"), timeout=30) as client:
+        client.starttls(context=context)
+        client.login(SENDER, PASSWORD)
+        client.send_message(message)
+    return "follow-up.5309@a.test"
 
 
 def _openssl(*args: str, stdin: bytes | None = None) -> bytes:
@@ -69,11 +88,7 @@ async def test_a_doctor_at_a_writes_to_a_doctor_at_b(
         await a.serve("lookup", "mx", "delivery", "submission")
         await a.trust(b)
         await b.trust(a)
-        # What A's pipeline queues for a remote recipient: the letter signed by the sender
-        # and encrypted for the certificate B's lookup publishes.
-        message_id, message = letter(SENDER, RECIPIENT, MARKER)
-        sealed = await protect(a, SENDER, RECIPIENT, message)
-        queue_id = await enqueue_message(a, SENDER, [RECIPIENT], sealed, message_id)
+        message_id = await asyncio.to_thread(_submit, a)
 
         async def delivered_at_b() -> bool:
             return await statuses(b) == [(RECIPIENT, "delivered")]
@@ -88,7 +103,13 @@ async def test_a_doctor_at_a_writes_to_a_doctor_at_b(
         key = _export_key(b, tmp_path)
         signed = _openssl("cms", "-decrypt", "-in", str(source), "-inkey", str(key))
         anchors = tmp_path / "a-chain.pem"
-        anchors.write_bytes(a.ca_chain())  # what `salus trust export-ca` prints at A
+        anchors.write_bytes(
+            subprocess.run(
+                [str(SALUS), "trust", "export-ca", "--data-dir", str(a.data_dir)],
+                capture_output=True,
+                check=True,
+            ).stdout
+        )
         content = _openssl(
             "cms", "-verify", "-CAfile", str(anchors), "-purpose", "smimesign", stdin=signed
         )
@@ -109,7 +130,9 @@ async def test_a_doctor_at_a_writes_to_a_doctor_at_b(
             "x509", "-in", str(signer), "-noout", "-ext", "subjectAltName"
         )
         # Both sides trace it: relayed at A (peer, TLS, certificate), delivered at B.
-        relayed = [e.detail for e in await a.events(queue_id) if e.event == "relayed"]
+        (outbound,) = await a.messages()
+        assert (outbound.origin, outbound.message_id) == ("submission", message_id)
+        relayed = [e.detail for e in await a.events(outbound.id) if e.event == "relayed"]
         assert len(relayed) == 1 and "peer certificate CN=mail.b.test" in relayed[0]
         (inbound,) = await b.messages()
         assert (inbound.origin, inbound.message_id) == ("mx", message_id)

@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from crypto.pool import CryptoPool
 from mailserver.relay.client import RelayFailed
 from mailserver.relay.outbound import ENCRYPTED, PLAIN, SIGNED, outbound_content, protection
 
@@ -29,6 +30,9 @@ def test_protection_is_read_from_the_top_entity(content: bytes, kind: str) -> No
     assert protection(content) == kind
 
 
+NO_POOL = CryptoPool(1)  # never started: nothing here may need crypto work
+
+
 class NoLookup:
     async def keys(self, address: str) -> object:
         raise AssertionError("no key is looked up for what leaves as it is, or not at all")
@@ -36,9 +40,9 @@ class NoLookup:
 
 def test_encrypted_content_leaves_unchanged_and_clear_text_never_leaves() -> None:
     lookup = NoLookup()
-    same = asyncio.run(outbound_content(lookup, ENVELOPED, "x@b.test", report_signer=None))  # type: ignore[arg-type]
+    same = asyncio.run(outbound_content(lookup, NO_POOL, ENVELOPED, "x@b.test", report_signer=None))  # type: ignore[arg-type]
     assert same == ENVELOPED
     with pytest.raises(RelayFailed) as refused:
-        asyncio.run(outbound_content(lookup, CLEAR, "x@b.test", report_signer=None))  # type: ignore[arg-type]
+        asyncio.run(outbound_content(lookup, NO_POOL, CLEAR, "x@b.test", report_signer=None))  # type: ignore[arg-type]
     assert not refused.value.temporary
     assert refused.value.reply.startswith("554 5.7.1 ")
