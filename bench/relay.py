@@ -3,17 +3,16 @@ TLS, against the same load delivered locally at A, in one run (issue 6, DESIGN 1
 
 Two `salus serve` processes, each on its own `salus init` data dir (own CA, own SQLite),
 trusting each other with `salus trust add`. The same load generator submits the same
-protected messages (signed by doctor.1@a.test, S/MIME AES-256-CBC, ~10 KB) over STARTTLS
-+ AUTH at A's submission port:
+plain ~10 KB letters from doctor.1@a.test over STARTTLS + AUTH at A's submission port;
+A's pipeline signs each with the sender's key and encrypts it for the recipient
+(S/MIME AES-256-CBC, the recipients' default form), in its crypto pool:
 
 - local:  to doctor.2@a.test; done when A has stored them all in the INBOX;
-- remote: to doctor.2@b.test; A looks B's recipient up (cached), relays each message over
-  mutual TLS to B's MX, which decrypts and verifies it for the recipient and queues it;
-  done when B has stored them all.
+- remote: to doctor.2@b.test; A encrypts for the certificate B's lookup publishes
+  (looked up once, cached), relays each message over mutual TLS to B's MX, which
+  decrypts and verifies it for the recipient and queues it; done when B has stored them.
 
-The ratio remote/local is the cost of crossing operators. Messages are protected before
-the clock starts (the client protected them: the pipeline passes them through), so both
-paths carry the same bytes. Run:
+The ratio remote/local is the cost of crossing operators. Run:
 
     .venv/bin/python -m bench.relay [--messages N] [--sessions S]
 """
@@ -40,9 +39,7 @@ from sqlalchemy import func, select
 
 from bench.loadgen import Connection, Load, SmtpError, Target
 from config.settings import load_settings
-from crypto import keystore, smime
 from crypto.ca import export_chain
-from crypto.sealing import KeySealer
 from mailserver.queue.models import Delivery
 from storage.database import Database
 from tests.integration.trust.operators import PASSWORD, _make_template, doctor
@@ -51,7 +48,8 @@ SALUS = Path(sys.executable).parent / "salus"
 LISTENERS = ("SMTP__SUBMISSION", "SMTP__SUBMISSIONS", "SMTP__MX", "IMAP__LISTEN",
              "IMAP__LISTEN_TLS", "HTTP__LISTEN", "LOOKUP__LISTEN")  # fmt: skip
 SENDER = doctor(1, "a.test")
-BODY = ("Synthetic consultation letter, no patient data. " * 200)[:10_000]
+# ~10 KB of text in lines of 76 characters.
+BODY = "\r\n".join(["Synthetic consultation letter, no patient data, for the benchmark."] * 150)
 
 
 def free_port() -> int:
@@ -116,22 +114,11 @@ def trust(node: Node, peer: Node, domain: str) -> None:
     )
 
 
-async def protected_entity(a_dir: Path, recipient_dir: Path, recipient: str) -> tuple[bytes, bytes]:
-    """(outer header template, protected entity) of the letter for `recipient`."""
-    a_db = Database(load_settings(a_dir).database_url)
-    r_db = Database(load_settings(recipient_dir).database_url)
-    try:
-        async with a_db.read() as session:
-            pair = await keystore.signer(session, KeySealer.from_data_dir(a_dir), a_dir, SENDER)
-        async with r_db.read() as session:
-            cert = await keystore.recipient_cert(session, recipient)
-    finally:
-        await a_db.dispose()
-        await r_db.dispose()
-    inner = f"Content-Type: text/plain; charset=utf-8\r\n\r\n{BODY}\r\n".encode()
-    entity = smime.sign_and_encrypt(inner, pair.key_pem, pair.chain_pem, [cert], "smime")
+def letter(recipient: str) -> tuple[bytes, bytes]:
+    """(outer header, body entity) of a plain letter; each copy gets its Message-ID."""
     head = f"From: Dr Alex1 Martin1 <{SENDER}>\r\nTo: <{recipient}>\r\nSubject: Letter\r\n"
-    return head.encode(), entity
+    entity = f"Content-Type: text/plain; charset=utf-8\r\n\r\n{BODY}\r\n"
+    return head.encode(), entity.encode()
 
 
 async def submit(target: Target, load: Load, head: bytes, entity: bytes) -> tuple[int, list[float]]:
@@ -231,8 +218,7 @@ def main() -> None:
     per = max(1, args.messages // args.sessions)
     a, b = operators()
     local_to, remote_to = doctor(2, "a.test"), doctor(2, "b.test")
-    local = asyncio.run(protected_entity(a.data_dir, a.data_dir, local_to))
-    remote = asyncio.run(protected_entity(a.data_dir, b.data_dir, remote_to))
+    local, remote = letter(local_to), letter(remote_to)
     runs = {  # name: (where it is stored, recipient, message, sessions, per session)
         "warm-up": (b.data_dir, remote_to, remote, 1, 2),
         "local (A -> A)": (a.data_dir, local_to, local, args.sessions, per),
