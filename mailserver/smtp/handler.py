@@ -248,10 +248,13 @@ class SubmissionHandler(SaslMechanisms):
 
 
 async def _record(runtime: Runtime, events: list[AuditEvent]) -> None:
+    """Write buffered refusals; a failure is logged, never left in an unawaited task."""
     try:
         await audit.record(runtime.db, *events)
     except StorageUnavailable:
         log.warning(Event.STORAGE_UNAVAILABLE, operation="audit", count=len(events))
+    except Exception:
+        log.exception(Event.STORAGE_UNAVAILABLE, operation="audit", count=len(events))
 
 
 def _accepted_event(
