@@ -41,7 +41,7 @@ async def serve(session: Session) -> None:
                 return
             await session.send(outcome.response.render())
             if outcome.state is not None:
-                session.state = outcome.state
+                session.set_state(outcome.state)
             if outcome.after is After.CLOSE:
                 return
             if outcome.after is After.STARTTLS and not await _start_tls(session):
@@ -50,6 +50,8 @@ async def serve(session: Session) -> None:
         await _bye(session, "The selected mailbox was deleted")
     except (WriteStalled, ClientGone):
         session.output.abort()
+    finally:
+        session.set_state(LoggedOut())
 
 
 async def _next_command(session: Session) -> Outcome | None:

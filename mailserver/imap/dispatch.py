@@ -39,17 +39,18 @@ class Route:
     states: tuple[type, ...]
     handler: Handler
     catch_up: bool = True  # send untagged updates afterwards when a folder is selected
+    poll: bool = False  # the client asks for updates: look even without a wake-up
 
 
 ROUTES: dict[type, Route] = {
     session.Capability: Route(ANY, session_commands.capability),
-    session.Noop: Route(ANY, session_commands.noop),
+    session.Noop: Route(ANY, session_commands.noop, poll=True),
     session.Logout: Route(ANY, session_commands.logout, catch_up=False),
     session.Id: Route(ANY, session_commands.identify),
     session.Enable: Route(AUTHENTICATED, session_commands.enable),
     session.Namespace: Route(AUTHENTICATED, session_commands.namespace),
     session.Idle: Route(AUTHENTICATED, idle.idle, catch_up=False),
-    session.Check: Route(SELECTED, session_commands.noop),
+    session.Check: Route(SELECTED, session_commands.noop, poll=True),
     login.StartTls: Route(NOT_AUTHENTICATED, login_handlers.starttls, catch_up=False),
     login.Login: Route(NOT_AUTHENTICATED, login_handlers.login, catch_up=False),
     login.Authenticate: Route(
@@ -88,5 +89,6 @@ async def dispatch(command: Command, session: Session) -> Outcome:
     after = outcome.state if outcome.state is not None else session.state
     if route.catch_up and isinstance(after, Selected):
         expunges = _expunges_allowed(command)
-        await session.send_all(await after.folder.refresh(session.ctx.db, expunges=expunges))
+        updates = await after.folder.refresh(session.ctx.db, expunges=expunges, force=route.poll)
+        await session.send_all(updates)
     return outcome

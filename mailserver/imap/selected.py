@@ -1,7 +1,10 @@
 """The selected folder as one session sees it (RFC 3501 §2.3.1.2): its message sequence
 (UIDs in order), and how it catches up with changes other sessions and deliveries made.
 
-Catching up costs one row read when nothing changed (the folder's modseq). Otherwise it
+Catching up costs nothing when no wake-up came for the mailbox (every writer publishes
+one, mailserver/store/events.py) and the folder was read less than STALE_SECONDS ago;
+NOOP, CHECK and IDLE always look. Otherwise it costs one row read when nothing changed
+(the folder's modseq), and when something did it
 reads the messages changed since the last modseq it saw (new ones become EXISTS,
 re-flagged ones FETCH FLAGS), and counts its known UIDs to detect expunges (EXPUNGE,
 highest sequence number first so every number is valid when sent). Changes this session
@@ -12,6 +15,7 @@ FETCH, STORE and SEARCH (RFC 3501 §7.4.1) and sent at the next command that all
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -20,8 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mailserver.imap import responses
 from mailserver.imap.grammar.sequence_sets import STAR, SequenceSet
 from mailserver.store import reads
+from mailserver.store.events import Subscription
 from mailserver.store.reads import FlagChange
 from storage.database import Database
+
+# A safety net for a wake-up lost on its way (a node's listener reconnecting).
+STALE_SECONDS = 30.0
 
 
 class FolderGone(Exception):
@@ -41,6 +49,14 @@ class SelectedFolder:
     modseq: int
     own_modseqs: set[int] = field(default_factory=set)
     expunge_check_pending: bool = False
+    watch: Subscription | None = None
+    checked_at: float = field(default_factory=time.monotonic)
+
+    def close(self) -> None:
+        """Stop watching the mailbox (the session left this folder)."""
+        if self.watch is not None:
+            self.watch.close()
+            self.watch = None
 
     @property
     def exists(self) -> int:
@@ -68,8 +84,17 @@ class SelectedFolder:
         self.uids = [u for u in self.uids if u not in doomed]
         return [responses.expunge(seq) for seq in reversed(positions)]
 
-    async def refresh(self, db: Database, *, expunges: bool) -> list[bytes]:
+    def _may_skip(self, *, expunges: bool, force: bool) -> bool:
+        woken = self.watch.take() if self.watch is not None else True
+        fresh = time.monotonic() - self.checked_at < STALE_SECONDS
+        pending = expunges and self.expunge_check_pending
+        return not (force or woken or pending or not fresh)
+
+    async def refresh(self, db: Database, *, expunges: bool, force: bool = False) -> list[bytes]:
         """Untagged responses for what changed since the last refresh."""
+        if self._may_skip(expunges=expunges, force=force):
+            return []
+        self.checked_at = time.monotonic()
         async with db.read() as session:
             state = await reads.folder_state(session, self.folder_id)
             if state is None:

@@ -19,10 +19,9 @@ from mailserver.imap.framing import FramingLimits
 from mailserver.imap.header_cache import HeaderCache
 from mailserver.imap.namespace import Namespace
 from mailserver.imap.output import Output
-from mailserver.imap.states import NotAuthenticated, State
+from mailserver.imap.states import NotAuthenticated, Selected, State
 from mailserver.store import MailboxEvents
 from mailserver.store.group_commit import GroupCommit
-from storage import audit
 from storage.audit import AuditEvent
 from storage.database import Database
 
@@ -79,6 +78,15 @@ class Session:
         self.log = log
         self.state: State = NotAuthenticated()
 
+    def set_state(self, state: State) -> None:
+        """Move to `state`, releasing the folder watch of a folder left behind."""
+        old = self.state
+        if isinstance(old, Selected) and not (
+            isinstance(state, Selected) and state.folder is old.folder
+        ):
+            old.folder.close()
+        self.state = state
+
     # ---- I/O -------------------------------------------------------------------------
     async def send(self, data: bytes) -> None:
         await self.output.send(data)
@@ -131,8 +139,7 @@ class Session:
         self, principal: Principal, action: str, obj: str, detail: Mapping[str, Any]
     ) -> None:
         """Record an audit event (committed, with other sessions' writes, on return)."""
-        event = self.audit_event(principal, action, obj, detail)
-        await self.ctx.writes.run(lambda session: audit.append(session, event))
+        await self.ctx.writes.record(self.audit_event(principal, action, obj, detail))
 
     def publish(self, *mailbox_ids: int) -> None:
         for mailbox_id in set(mailbox_ids):

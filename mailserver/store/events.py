@@ -50,6 +50,15 @@ class Subscription:
         self.changed.clear()
         return True
 
+    def take(self) -> bool:
+        """Whether a wake-up arrived since the last `take` or `wait` (and consume it)."""
+        woken = self.changed.is_set()
+        self.changed.clear()
+        return woken
+
+    def close(self) -> None:
+        self._events.unwatch(self)
+
 
 class MailboxEvents:
     """In-process wake-ups, relayed across nodes by PostgreSQL LISTEN/NOTIFY."""
@@ -65,19 +74,27 @@ class MailboxEvents:
     # ---- subscribers ------------------------------------------------------------------
     @contextlib.contextmanager
     def subscribe(self, mailbox_ids: Iterable[int]) -> Iterator[Subscription]:
+        sub = self.watch(mailbox_ids)
+        try:
+            yield sub
+        finally:
+            sub.close()
+
+    def watch(self, mailbox_ids: Iterable[int]) -> Subscription:
+        """A subscription the caller closes (`Subscription.close`) when done."""
         sub = Subscription(self, frozenset(mailbox_ids))
         for mailbox_id in sub.mailbox_ids:
             self._subscribers[mailbox_id].add(sub)
         self._ensure_listener()
-        try:
-            yield sub
-        finally:
-            for mailbox_id in sub.mailbox_ids:
-                watchers = self._subscribers.get(mailbox_id)
-                if watchers is not None:
-                    watchers.discard(sub)
-                    if not watchers:
-                        del self._subscribers[mailbox_id]
+        return sub
+
+    def unwatch(self, sub: Subscription) -> None:
+        for mailbox_id in sub.mailbox_ids:
+            watchers = self._subscribers.get(mailbox_id)
+            if watchers is not None:
+                watchers.discard(sub)
+                if not watchers:
+                    del self._subscribers[mailbox_id]
 
     def publish(self, mailbox_id: int) -> None:
         """Wake every watcher of `mailbox_id`, here and (PostgreSQL) on the other nodes."""

@@ -1,5 +1,5 @@
 """Group commit for the small writes of many sessions (audit entries of reads, implicit
-\\Seen, flag changes).
+\\Seen, flag changes), with the audit entries of a whole batch appended at once.
 
 On SQLite every write transaction ends in an fsync and there is one writer: IMAP
 sessions reading mail each need a small write (the audit entry of a body fetch), and
@@ -7,7 +7,8 @@ one fsync apiece would cap the whole server at the disk's fsync rate. Jobs that 
 while a commit is running wait for the next one and share it: each job runs in its own
 SAVEPOINT (its failure undoes only its own changes and is raised to its caller only),
 and every caller returns after the shared commit, so what it wrote is durable before it
-answers its client. On PostgreSQL, which has concurrent writers, each job simply runs
+answers its client. Audit events given with a job are appended, in one go for the batch,
+only when their job succeeded. On PostgreSQL, which has concurrent writers, each job simply runs
 in a transaction of its own: batching would make unrelated sessions hold each other's
 row locks.
 """
@@ -16,11 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import audit
+from storage.audit import AuditEvent
 from storage.database import Database
 
 T = TypeVar("T")
@@ -28,19 +32,42 @@ Job = Callable[[AsyncSession], Awaitable[Any]]
 MAX_BATCH = 64
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    job: Job | None
+    events: Sequence[AuditEvent]
+    future: asyncio.Future[Any]
+
+
 class GroupCommit:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._queue: list[tuple[Job, asyncio.Future[Any]]] = []
+        self._queue: list[_Pending] = []
         self._worker: asyncio.Task[None] | None = None
 
-    async def run(self, job: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run `job` in a write transaction; return its result once committed."""
+    async def run(
+        self, job: Callable[[AsyncSession], Awaitable[T]], *, events: Sequence[AuditEvent] = ()
+    ) -> T:
+        """Run `job` (then append `events`) in a write transaction; return the job's result
+        once committed."""
         if not self._db.is_sqlite:
             async with self._db.write() as session:
-                return await job(session)
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append((job, future))
+                value = await job(session)
+                await audit.append(session, *events)
+                return value
+        queued: T = await self._queued(job, events)
+        return queued
+
+    async def record(self, *events: AuditEvent) -> None:
+        """Append audit events; return once committed."""
+        if not self._db.is_sqlite:
+            await audit.record(self._db, *events)
+            return
+        await self._queued(None, events)
+
+    async def _queued(self, job: Job | None, events: Sequence[AuditEvent]) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(job, events, future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._drain())
         return await future
@@ -50,20 +77,21 @@ class GroupCommit:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             await self._commit(batch)
 
-    async def _commit(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
+    async def _commit(self, batch: list[_Pending]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
         try:
             async with self._db.write() as session:
-                for job, future in batch:
-                    try:
-                        async with session.begin_nested():
-                            outcomes.append((future, True, await job(session)))
-                    except Exception as exc:  # the job's own failure, rolled back alone
-                        outcomes.append((future, False, exc))
+                events: list[AuditEvent] = []
+                for pending in batch:
+                    ok, value = await _run_one(session, pending.job)
+                    outcomes.append((pending.future, ok, value))
+                    if ok:
+                        events.extend(pending.events)
+                await audit.append(session, *events)
         except Exception as exc:  # the commit itself failed: nobody's write is durable
-            for _job, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
             return
         for future, ok, value in outcomes:
             if future.done():
@@ -74,6 +102,18 @@ class GroupCommit:
                 future.set_exception(value)
 
     async def close(self) -> None:
+        """Wait for the writes already queued."""
         if self._worker is not None:
             with contextlib.suppress(Exception):
                 await self._worker
+
+
+async def _run_one(session: AsyncSession, job: Job | None) -> tuple[bool, Any]:
+    """(True, result) or (False, the job's exception, its changes rolled back alone)."""
+    if job is None:
+        return True, None
+    try:
+        async with session.begin_nested():
+            return True, await job(session)
+    except Exception as exc:
+        return False, exc

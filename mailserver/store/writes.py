@@ -72,11 +72,37 @@ def _apply(mode: FlagMode, old: Flags, change: Flags) -> Flags:
 async def set_flags(
     session: AsyncSession, folder_id: int, uids: Sequence[int], mode: FlagMode, change: Flags
 ) -> FlagResult:
+    """Apply a flag change. When no flag would change (\\Seen on a message already read)
+    nothing is locked or written."""
+    result, updates = await _flag_updates(session, folder_id, uids, mode, change)
+    if not updates:
+        return FlagResult(result, set(), 0)
+    # Every writer of flags takes the folder lock first: reading again under it gives
+    # the values the update must start from (PostgreSQL's other writers).
     folder = await lock_folder_by_id(session, folder_id)
-    result: dict[int, Flags] = {}
-    updates: list[dict[str, object]] = []
-    changed: set[int] = set()
+    result, updates = await _flag_updates(session, folder_id, uids, mode, change)
     modseq = folder.highestmodseq + 1
+    folder.highestmodseq = modseq
+    table = cast(Table, Message.__table__)  # Core executemany: no per-row ORM work
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values(system_flags=bindparam("new_system"), keywords=bindparam("new_keywords"))
+        .values(modseq=modseq)
+    )
+    if updates:
+        await session.execute(statement, updates)
+    changed = {u["uid"] for u in updates}
+    for row in updates:
+        del row["uid"]
+    return FlagResult(result, changed, modseq if changed else 0)
+
+
+async def _flag_updates(
+    session: AsyncSession, folder_id: int, uids: Sequence[int], mode: FlagMode, change: Flags
+) -> tuple[dict[int, Flags], list[dict[str, Any]]]:
+    result: dict[int, Flags] = {}
+    updates: list[dict[str, Any]] = []
     for part in chunks(uids):
         query = select(Message.id, Message.uid, Message.system_flags, Message.keywords).where(
             Message.folder_id == folder_id, Message.uid.in_(part)
@@ -86,26 +112,15 @@ async def set_flags(
             new = _apply(mode, old, change)
             result[row.uid] = new
             if new != old:
-                changed.add(row.uid)
                 updates.append(
                     {
+                        "uid": row.uid,
                         "row_id": row.id,
                         "new_system": new.system,
                         "new_keywords": new.keywords_text,
                     }
                 )
-    if not updates:
-        return FlagResult(result, set(), 0)
-    folder.highestmodseq = modseq
-    table = cast(Table, Message.__table__)  # Core executemany: no per-row ORM work
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("row_id"))
-        .values(system_flags=bindparam("new_system"), keywords=bindparam("new_keywords"))
-        .values(modseq=modseq)
-    )
-    await session.execute(statement, updates)
-    return FlagResult(result, changed, modseq)
+    return result, updates
 
 
 async def expunge(

@@ -77,7 +77,7 @@ FetchItem = Simple | BodySection
 
 
 def items(r: Reader) -> list[FetchItem]:
-    """"ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")" """
+    """ "ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")" """
     if r.skip(b"("):
         out = [item(r)]
         while r.skip(b" "):

@@ -25,7 +25,7 @@ def flag(r: Reader) -> str:
 
 
 def flag_list(r: Reader) -> list[str]:
-    """"(" [flag *(SP flag)] ")" """
+    """ "(" [flag *(SP flag)] ")" """
     r.expect(b"(")
     flags: list[str] = []
     if r.skip(b")"):

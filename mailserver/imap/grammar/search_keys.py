@@ -88,8 +88,17 @@ class AndKey:
 
 
 SearchKey = (
-    AllKey | NoneKey | FlagKey | DateKey | SizeKey | HeaderKey | TextKey | SetKey | NotKey
-    | OrKey | AndKey
+    AllKey
+    | NoneKey
+    | FlagKey
+    | DateKey
+    | SizeKey
+    | HeaderKey
+    | TextKey
+    | SetKey
+    | NotKey
+    | OrKey
+    | AndKey
 )
 
 _FLAG_KEYS: dict[str, FlagKey | AllKey | NoneKey] = {

@@ -4,19 +4,19 @@ each write waiting for the client to read (mailserver/imap/output.py). Memory st
 bounded by one batch whatever the number of messages fetched.
 
 A fetch that reveals content (any section, ENVELOPE, BODYSTRUCTURE) is audited once per
-command, with the UIDs fetched; a non-PEEK section sets \\Seen first (RFC 3501 §6.4.5)
-and the FLAGS of the messages it changed are sent with their data.
+command, with the UIDs asked for, in the transaction that commits before the first
+message is sent; a non-PEEK section sets \\Seen (RFC 3501 §6.4.5) on the messages that
+lack it in that same transaction, and their new FLAGS are sent with their data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from dataclasses import replace
 
 from mailserver.imap import responses
 from mailserver.imap.commands import messages as commands
-from mailserver.imap.contents import open_batch
+from mailserver.imap.contents import Opened, open_batch
 from mailserver.imap.fetch_items import HEADER, NONE, FetchPlan, MessageView, render
 from mailserver.imap.grammar.fetch_attributes import Simple
 from mailserver.imap.grammar.sequence_sets import compress
@@ -28,7 +28,6 @@ from mailserver.imap.states import Selected
 from mailserver.store import reads, writes
 from mailserver.store.flags import SEEN, Flags
 from mailserver.store.reads import MessageMeta, chunks
-from storage import audit
 from storage.audit import AuditEvent
 
 BATCH_COUNT = 500
@@ -54,21 +53,21 @@ async def fetch(cmd: commands.Fetch, session: Session, state: Selected) -> Outco
             {"uidvalidity": view.uidvalidity, "uids": compress(uids), "items": _names(plan)},
         )
     unreadable = 0
+    events = [] if event is None else [event]
     for part in chunks(uids, BATCH_COUNT):
-        # The audit entry (before anything is sent) and the implicit \Seen of this batch
-        # share one write transaction; \Seen is set batch by batch, just before the batch
-        # is sent, so memory and transactions stay bounded whatever the message count.
-        newly_seen = await _record(session, view, part, plan, event)
-        event = None
-        if plan.content == NONE:
+        if plan.content == NONE:  # flags, dates, sizes: nothing to audit or mark \Seen
             async with session.ctx.db.read() as db_session:
                 metas = await reads.metadata(db_session, view.folder_id, part)
-            await session.send_all(
-                [_one(view, m, None, plan, newly_seen) for m in metas if view.seq_of(m.uid)]
-            )
+            await session.send_all([_one(view, m, None, plan, set()) for m in metas])
             continue
         for batch in await _content_batches(session, view, part):
-            unreadable += await _send_contents(session, view, batch, plan, newly_seen)
+            opened, bad = await open_batch(session, view, batch, header_only=plan.content == HEADER)
+            unreadable += bad
+            # Read, then write the audit entry and the implicit \Seen (one transaction),
+            # then send: nothing is shown before it is on record.
+            opened, newly_seen = await _record(session, view, opened, plan, events)
+            events = events if not opened else []
+            await _send(session, view, opened, plan, newly_seen)
     if unreadable:
         raise CommandFailed("Some messages could not be read", "SERVERBUG")
     return Outcome(responses.ok(cmd.tag, "Fetch completed"))
@@ -83,31 +82,34 @@ def _names(plan: FetchPlan) -> str:
 async def _record(
     session: Session,
     view: SelectedFolder,
-    uids: Sequence[int],
+    opened: Opened,
     plan: FetchPlan,
-    event: AuditEvent | None,
-) -> set[int]:
-    r"""Append the audit event and set \Seen on `uids`; the UIDs whose flags changed."""
-    marks_seen = plan.sets_seen and not view.readonly
-    if event is None and not marks_seen:
-        return set()
-
-    async def job(db_session: AsyncSession) -> writes.FlagResult | None:
-        if event is not None:
-            await audit.append(db_session, event)
-        if not marks_seen:
-            return None
-        return await writes.set_flags(
-            db_session, view.folder_id, uids, writes.FlagMode.ADD, Flags(SEEN)
-        )
-
-    result = await session.ctx.writes.run(job)
-    if result is None:
-        return set()
+    events: list[AuditEvent],
+) -> tuple[Opened, set[int]]:
+    """Append the audit events and set \\Seen where it is not set yet; the batch with its
+    flags brought up to date, and the UIDs whose flags changed."""
+    unseen = [meta.uid for meta, _ in opened if not meta.flags.has(SEEN)]
+    if not (plan.sets_seen and not view.readonly and unseen):
+        if events and opened:
+            await session.ctx.writes.record(*events)
+        return opened, set()
+    result = await session.ctx.writes.run(
+        lambda db_session: writes.set_flags(
+            db_session, view.folder_id, unseen, writes.FlagMode.ADD, Flags(SEEN)
+        ),
+        events=events,
+    )
     if result.modseq:
         view.own_modseqs.add(result.modseq)
         session.publish(view.mailbox_id)
-    return result.changed
+    updated = [
+        (
+            replace(meta, flags=result.flags[meta.uid]) if meta.uid in result.changed else meta,
+            message,
+        )
+        for meta, message in opened
+    ]
+    return updated, result.changed
 
 
 async def _content_batches(
@@ -134,14 +136,9 @@ def by_size(metas: Sequence[MessageMeta]) -> list[list[MessageMeta]]:
     return [b for b in batches if b]
 
 
-async def _send_contents(
-    session: Session,
-    view: SelectedFolder,
-    batch: list[MessageMeta] | list[int],
-    plan: FetchPlan,
-    newly_seen: set[int],
-) -> int:
-    opened, unreadable = await open_batch(session, view, batch, header_only=plan.content == HEADER)
+async def _send(
+    session: Session, view: SelectedFolder, opened: Opened, plan: FetchPlan, newly_seen: set[int]
+) -> None:
     pending: list[bytes] = []
     pending_size = 0
     for meta, message in opened:
@@ -153,7 +150,6 @@ async def _send_contents(
                 await session.send_all(pending)
                 pending, pending_size = [], 0
     await session.send_all(pending)
-    return unreadable
 
 
 def _one(
@@ -163,5 +159,7 @@ def _one(
     plan: FetchPlan,
     newly_seen: set[int],
 ) -> bytes:
-    seq = view.seq_of(meta.uid) or 0
+    seq = view.seq_of(meta.uid)
+    if seq is None:  # not announced to this session yet: it learns of it by EXISTS first
+        return b""
     return render(seq, meta, message, plan, add_flags=meta.uid in newly_seen)

@@ -20,26 +20,32 @@ from mailserver.imap.states import LoggedOut, Selected, State
 POLL_SECONDS = 30.0
 
 
+async def _woken(state: State, within: float) -> None:
+    """Return on the selected mailbox's next wake-up, or after `within` seconds."""
+    watch = state.folder.watch if isinstance(state, Selected) else None
+    if watch is None:
+        await asyncio.sleep(within)
+    else:
+        await watch.wait(within)
+
+
 async def idle(cmd: commands.Idle, session: Session, state: State) -> Outcome:
     await session.send(responses.continuation("idling"))
-    watched = [state.folder.mailbox_id] if isinstance(state, Selected) else []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + session.ctx.settings.idle_timeout
     done = asyncio.ensure_future(framing.read_line(session.reader))
     try:
-        with session.ctx.events.subscribe(watched) as subscription:
-            while not done.done():
-                left = deadline - loop.time()
-                if left <= 0:
-                    await session.send(responses.untagged_status(Status.BYE, "Idle for too long"))
-                    return Outcome(responses.ok(cmd.tag, "Idle ended"), LoggedOut(), After.CLOSE)
-                woken = asyncio.ensure_future(subscription.wait(min(POLL_SECONDS, left)))
-                await asyncio.wait({done, woken}, return_when=asyncio.FIRST_COMPLETED)
-                woken.cancel()
-                if isinstance(state, Selected):
-                    await session.send_all(
-                        await state.folder.refresh(session.ctx.db, expunges=True)
-                    )
+        while not done.done():
+            left = deadline - loop.time()
+            if left <= 0:
+                await session.send(responses.untagged_status(Status.BYE, "Idle for too long"))
+                return Outcome(responses.ok(cmd.tag, "Idle ended"), LoggedOut(), After.CLOSE)
+            woken = asyncio.ensure_future(_woken(state, min(POLL_SECONDS, left)))
+            await asyncio.wait({done, woken}, return_when=asyncio.FIRST_COMPLETED)
+            woken.cancel()
+            if isinstance(state, Selected):
+                updates = await state.folder.refresh(session.ctx.db, expunges=True, force=True)
+                await session.send_all(updates)
         line = done.result()
     finally:
         if not done.done():

@@ -147,6 +147,6 @@ async def _logged_in(tag: str, session: Session, principal: Principal) -> Outcom
             for mailbox_id in unused:
                 await ensure_mailbox(db_session, mailbox_id)
     session.log.info(Event.IMAP_AUTH_SUCCEEDED, login=principal.address, method=principal.method)
-    session.state = Authenticated(principal)
+    session.set_state(Authenticated(principal))
     caps = " ".join(session.capabilities())
     return Outcome(responses.ok(tag, "Logged in", f"CAPABILITY {caps}"), Authenticated(principal))

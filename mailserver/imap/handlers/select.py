@@ -23,7 +23,7 @@ PERMANENT = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
 async def select(cmd: folder_commands.Select, session: Session, state: State) -> Outcome:
     principal = principal_of(state)
     # A SELECT that fails leaves no folder selected (RFC 3501 §6.3.1).
-    session.state = Authenticated(principal)
+    session.set_state(Authenticated(principal))
     place = (await session.namespace(principal)).resolve(cmd.mailbox)
     async with session.ctx.db.read() as db_session:
         folder = await reads.folder_by_name(db_session, place.mailbox.id, place.folder)
@@ -40,6 +40,7 @@ async def select(cmd: folder_commands.Select, session: Session, state: State) ->
         uidvalidity=folder.uidvalidity,
         uids=[uid for uid, _ in index],
         modseq=folder.highestmodseq,
+        watch=session.ctx.events.watch([place.mailbox.id]),
     )
     first_unseen = next((i + 1 for i, (_, f) in enumerate(index) if not f & SEEN), None)
     await session.audit(

@@ -85,9 +85,7 @@ def _entity(data: bytes, default: Parameterised, depth: int, budget: _Budget) ->
 def split_multipart(body: bytes, boundary: bytes) -> list[bytes]:
     """The bodies between the delimiter lines of `boundary` (RFC 2046 §5.1.1); the CRLF
     before each delimiter belongs to the delimiter."""
-    delimiter = re.compile(
-        rb"(?:^|\r?\n)--" + re.escape(boundary) + rb"(--)?[ \t]*(?:\r?\n|$)"
-    )
+    delimiter = re.compile(rb"(?:^|\r?\n)--" + re.escape(boundary) + rb"(--)?[ \t]*(?:\r?\n|$)")
     parts: list[bytes] = []
     start: int | None = None
     for found in delimiter.finditer(body):
