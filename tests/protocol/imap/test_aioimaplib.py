@@ -8,6 +8,7 @@ import asyncio
 
 import aioimaplib
 
+from tests.protocol.imap.raw import Raw
 from tests.protocol.imap.running import Running, message
 
 
@@ -112,3 +113,23 @@ async def test_idle_across_nodes(running_any: Running) -> None:
     finally:
         await node_b.stop()
         await other.mailbox_events.close()
+
+
+async def test_any_command_carries_news_of_a_delivery(running_any: Running) -> None:
+    """Not only NOOP: the command after a delivery announces it (the delivery's wake-up),
+    and only once."""
+    await running_any.deliver("bob", message("first"))
+    raw = await Raw.open(running_any)
+    await raw.login(running_any)
+    await raw.send(b"s SELECT INBOX\r\n")
+    await raw.until_tagged(b"s")
+    await running_any.deliver("bob", message("second"))
+    await raw.send(b"f UID FETCH 1 (FLAGS)\r\n")
+    assert await raw.until_tagged(b"f") == [
+        b"* 1 FETCH (UID 1 FLAGS ())\r\n",
+        b"* 2 EXISTS\r\n",
+        b"f OK Fetch completed\r\n",
+    ]
+    await raw.send(b"g UID FETCH 1 (FLAGS)\r\n")
+    assert len(await raw.until_tagged(b"g")) == 2
+    raw.close()

@@ -14,8 +14,8 @@ from mailserver.store import folders, reads
 from mailserver.tls import TlsMaterial
 from storage import audit, migrate
 from storage.database import Database
+from tests.protocol.imap.raw import Raw
 from tests.protocol.imap.running import Running, make_runtime
-from tests.security.imap.raw import Raw
 
 ALICE_NAMES = [
     b"Shared/alice@hopital.test/INBOX",

@@ -4,8 +4,8 @@ the connection survives when the stream can be resynchronised and is closed othe
 
 from __future__ import annotations
 
+from tests.protocol.imap.raw import Raw
 from tests.protocol.imap.running import Running
-from tests.security.imap.raw import Raw
 
 
 async def test_huge_literal_is_refused_before_the_continuation(running: Running) -> None:
