@@ -12,9 +12,11 @@ A's pipeline signs each with the sender's key and encrypts it for the recipient
   (looked up once, cached), relays each message over mutual TLS to B's MX, which
   decrypts and verifies it for the recipient and queues it; done when B has stored them.
 
-The ratio remote/local is the cost of crossing operators. Run:
+The ratio remote/local is the cost of crossing operators. With `--protect client` the
+letters arrive already signed and encrypted (as from a client with S/MIME): the pipeline
+checks and passes them through, which isolates the crossing from A's protect step. Run:
 
-    .venv/bin/python -m bench.relay [--messages N] [--sessions S]
+    .venv/bin/python -m bench.relay [--messages N] [--sessions S] [--protect server|client]
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ from sqlalchemy import func, select
 
 from bench.loadgen import Connection, Load, SmtpError, Target
 from config.settings import load_settings
+from crypto import keystore, smime
 from crypto.ca import export_chain
+from crypto.sealing import KeySealer
 from mailserver.queue.models import Delivery
 from storage.database import Database
 from tests.integration.trust.operators import PASSWORD, _make_template, doctor
@@ -119,6 +123,23 @@ def letter(recipient: str) -> tuple[bytes, bytes]:
     head = f"From: Dr Alex1 Martin1 <{SENDER}>\r\nTo: <{recipient}>\r\nSubject: Letter\r\n"
     entity = f"Content-Type: text/plain; charset=utf-8\r\n\r\n{BODY}\r\n"
     return head.encode(), entity.encode()
+
+
+async def protected(a_dir: Path, recipient_dir: Path, recipient: str) -> tuple[bytes, bytes]:
+    """The letter as a client that protects its own mail sends it (`--protect client`):
+    signed by the sender, encrypted for `recipient`; the pipeline checks and passes it."""
+    head, inner = letter(recipient)
+    a_db = Database(load_settings(a_dir).database_url)
+    r_db = Database(load_settings(recipient_dir).database_url)
+    try:
+        async with a_db.read() as session:
+            pair = await keystore.signer(session, KeySealer.from_data_dir(a_dir), a_dir, SENDER)
+        async with r_db.read() as session:
+            cert = await keystore.recipient_cert(session, recipient)
+    finally:
+        await a_db.dispose()
+        await r_db.dispose()
+    return head, smime.sign_and_encrypt(inner, pair.key_pem, pair.chain_pem, [cert], "smime")
 
 
 async def submit(target: Target, load: Load, head: bytes, entity: bytes) -> tuple[int, list[float]]:
@@ -206,7 +227,7 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
         )
     print(
         f"\ncommand: .venv/bin/python -m bench.relay --messages {args.messages}"
-        f" --sessions {args.sessions}"
+        f" --sessions {args.sessions} --protect {args.protect}"
     )
 
 
@@ -214,11 +235,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--sessions", type=int, default=4)
+    parser.add_argument(
+        "--protect",
+        choices=("server", "client"),
+        default="server",
+        help="who signs and encrypts: A's pipeline (plain letters), or the client",
+    )
     args = parser.parse_args()
     per = max(1, args.messages // args.sessions)
     a, b = operators()
     local_to, remote_to = doctor(2, "a.test"), doctor(2, "b.test")
-    local, remote = letter(local_to), letter(remote_to)
+    if args.protect == "client":
+        local = asyncio.run(protected(a.data_dir, a.data_dir, local_to))
+        remote = asyncio.run(protected(a.data_dir, b.data_dir, remote_to))
+    else:
+        local, remote = letter(local_to), letter(remote_to)
     runs = {  # name: (where it is stored, recipient, message, sessions, per session)
         "warm-up": (b.data_dir, remote_to, remote, 1, 2),
         "local (A -> A)": (a.data_dir, local_to, local, args.sessions, per),
