@@ -8,8 +8,9 @@ documents, check explicit recipients against them, and package them for mail cli
     package      bare CDA/HL7 -> IHE_XDM.ZIP, summary, X-MSS-* headers
 
 A message without anything that could be a document (every leaf a text body that starts
-like no document) skips the step without being parsed again. Parsing and packaging are
-CPU work and run in a thread. An applicative sender that asked for a disposition
+like no document) skips the step without being parsed again. Parsing, validation and
+packaging are CPU work (an lxml parse, a zip written): they run in the crypto process
+pool (`examine`, one round trip), off the event loop and its GIL. An applicative sender that asked for a disposition
 notification (Disposition-Notification-To naming itself) gets an integration MDN
 `processed/error` with the code and label of the refusal (MSSanté 90x, HL7 1xx/2xx):
 its interface engine acts on that, not on an SMTP reply. Success is reported by the
@@ -35,6 +36,7 @@ from gateway.attachments.detect import content_kind
 from gateway.documents import DocumentError, DocumentLimits, DocumentReport, inspect
 from gateway.mime import MimeTree, Part
 from gateway.policy import Refusal
+from gateway.protection import Protector
 from gateway.routing import (
     ConsistencyRefused,
     RoutingRefused,
@@ -78,28 +80,54 @@ class Submitted:
     to_routing: bool  # the routing address is among the recipients
 
 
+@dataclass(frozen=True, slots=True)
+class Examined:
+    """What `examine` found, as plain values (it crosses the process pool): the report
+    and the packaged message, or the refusal of the first invalid document."""
+
+    report: DocumentReport | None = None
+    packaged: bytes | None = None  # None: no document, the message stays as submitted
+    refused: tuple[str, str, int] | None = None  # (file name, fault, integration code)
+
+    def valid_report(self) -> DocumentReport:
+        """The report, or the DocumentError of the refused document."""
+        if self.refused is not None:
+            filename, fault, code = self.refused
+            raise DocumentError(filename, fault, code=code)
+        return self.report or DocumentReport()
+
+
+def examine(content: bytes, limits: DocumentLimits, domain: str, now: datetime) -> Examined:
+    """Parse, inspect and package a message (CPU work, for the process pool)."""
+    message = _parse(content)
+    try:
+        report = inspect(message, limits)
+    except DocumentError as exc:  # its pickled form would lose the fields: send values
+        return Examined(refused=(exc.filename, exc.fault, exc.code))
+    if not report.documents:
+        return Examined(report)
+    return Examined(report, packaging.package(message, report, domain=domain, now=now))
+
+
 async def integrate(
-    db: Database, settings: Settings, submitted: Submitted, now: datetime
+    tools: Protector, settings: Settings, submitted: Submitted, now: datetime
 ) -> Integrated:
     """Run the step; IntegrationRefused with the reply (and MDN) when it refuses."""
     if not submitted.to_routing and not may_hold_documents(submitted.tree):
         return Integrated(submitted.content)
     limits = DocumentLimits.from_settings(settings.smtp)
-    message = await asyncio.to_thread(_parse, submitted.content)
+    domain = settings.service.domain
+    examined = await tools.pool.run(examine, submitted.content, limits, domain, now)
     try:
-        report = await asyncio.to_thread(inspect, message, limits)
-        routed, warning = await _recipients(db, settings, submitted, report)
+        report = examined.valid_report()
+        routed, warning = await _recipients(tools.db, settings, submitted, report)
     except (DocumentError, RoutingRefused, ConsistencyRefused) as exc:
+        message = await asyncio.to_thread(_parse, submitted.content)
         raise IntegrationRefused(
             _refusal(exc), _error_mdn(message, exc, settings, submitted, now)
         ) from None
-    if not report.documents:
-        return Integrated(submitted.content, routed, 0, warning)
-    domain = settings.service.domain
-    packaged = await asyncio.to_thread(
-        packaging.package, message, report, domain=domain, now=now
-    )
-    return Integrated(packaged, routed, len(report.documents), warning)
+    content = submitted.content if examined.packaged is None else examined.packaged
+    return Integrated(content, routed, len(report.documents), warning)
 
 
 async def _recipients(

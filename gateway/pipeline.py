@@ -251,7 +251,7 @@ async def decide(
         len(explicit) < len(envelope.recipients),
     )
     try:
-        integrated = await integration.integrate(tools.protector.db, settings, submitted, now)
+        integrated = await integration.integrate(tools.protector, settings, submitted, now)
     except integration.IntegrationRefused as exc:
         notice = None if exc.mdn is None else Copy(exc.mdn, (envelope.sender.lower(),))
         return Refused(_then(decision, exc.refusal.rule, exc.refusal), notice)
