@@ -37,6 +37,7 @@ class Load:
     size: int
     sender: str
     recipients: tuple[str, ...]
+    body: bytes = b""  # send these bytes each time instead of a generated message
 
     @property
     def messages(self) -> int:
@@ -153,7 +154,7 @@ async def _session(target: Target, load: Load, result: Result) -> None:
             _count(result, str(exc))
             continue
         for _ in range(load.per_connection):
-            body = message(load)
+            body = load.body or message(load)
             started = time.perf_counter()
             try:
                 await conn.send(load, body)
