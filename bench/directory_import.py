@@ -178,11 +178,11 @@ async def _import(url: str, path: Path, traced: bool) -> dict[str, float]:
     try:
         if traced:
             tracemalloc.start()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         summary = await import_file(
             db, path, file_format="mssante", local_domains=(LOCAL_DOMAIN,), actor="bench"
         )
-        first = time.perf_counter() - start
+        first, cpu = time.perf_counter() - start, time.process_time() - cpu
         peak = tracemalloc.get_traced_memory()[1] if traced else 0
         tracemalloc.stop()
         start = time.perf_counter()
@@ -197,6 +197,7 @@ async def _import(url: str, path: Path, traced: bool) -> dict[str, float]:
     return {
         "rows": rows,
         "seconds": first,
+        "cpu_seconds": cpu,
         "reimport_seconds": second,
         "python_peak_mib": peak / 2**20,
         "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -272,8 +273,8 @@ def main() -> None:
     if not args.no_postgres and os.environ.get("SALUS_TEST_DATABASE_URL"):
         backends.append("postgresql")
     print(f"command: {Path(sys.executable).name} {' '.join(sys.argv)}")
-    print(f"{'backend':<11}{'rows':>8}{'import s':>10}{'rows/s':>9}{'ref rows/s':>12}{'ratio':>7}"
-          f"{'re-import s':>13}{'maxrss MiB':>12}{'py peak MiB':>13}")  # fmt: skip
+    print(f"{'backend':<11}{'rows':>8}{'import s':>10}{'cpu s':>7}{'rows/s':>9}{'ref rows/s':>12}"
+          f"{'ratio':>7}{'re-import s':>13}{'maxrss MiB':>12}{'py peak MiB':>13}{'load':>6}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="salus-bench-") as tmp:
         workdir = Path(tmp)
         for size in (int(n) for n in args.rows.split(",")):
@@ -288,9 +289,11 @@ def main() -> None:
                     else float("nan")
                 )
                 rate = result["rows"] / result["seconds"]
-                print(f"{backend:<11}{int(result['rows']):>8}{result['seconds']:>10.1f}{rate:>9.0f}"
-                      f"{reference:>12.0f}{rate / reference:>7.2f}{result['reimport_seconds']:>13.1f}"
-                      f"{result['maxrss_mib']:>12.0f}{peak:>13.1f}", flush=True)  # fmt: skip
+                print(f"{backend:<11}{int(result['rows']):>8}{result['seconds']:>10.1f}"
+                      f"{result['cpu_seconds']:>7.1f}{rate:>9.0f}{reference:>12.0f}"
+                      f"{rate / reference:>7.2f}{result['reimport_seconds']:>13.1f}"
+                      f"{result['maxrss_mib']:>12.0f}{peak:>13.1f}{os.getloadavg()[0]:>6.1f}",
+                      flush=True)  # fmt: skip
             path.unlink()
 
 

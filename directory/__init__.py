@@ -1,5 +1,11 @@
-"""Practitioners, organisations, mailboxes, credentials and trust domains: the models, the
-repository the protocols consult, the MSSanté extraction importer and the CLI group.
+"""The practitioner directory: practitioners, organisations, mailboxes, credentials and
+trust domains.
 
-It imports storage and config only.
+- `models`: the tables; `repository`: look-ups for the protocols and the gateway;
+- `authn`: authentication (argon2id, throttling via `throttle`, audit);
+- `admin`: the administrative changes behind `salus directory …` and `salus trust …`;
+- `importer`: import and export of the MSSanté extraction file and a plain CSV format;
+- `national_id`, `addresses`, `passwords`: pure checks and secrets.
+
+It imports storage and config only (the `salus` commands live in mailserver.cli).
 """

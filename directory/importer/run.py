@@ -24,7 +24,7 @@ from storage import audit
 from storage.audit import AuditEvent
 from storage.database import Database
 
-DEFAULT_BATCH = 2000
+DEFAULT_BATCH = 5000
 MAX_REPORTED = 1000
 Progress = Callable[[int, int], None]  # (lines done, lines in the file)
 

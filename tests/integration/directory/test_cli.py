@@ -260,6 +260,8 @@ def test_import_reports_rejected_lines_and_counts(data_dir: Path, tmp_path: Path
     assert done.stdout.strip() == "2 created, 0 updated, 0 unchanged, 2 rejected"
     assert "extraction.txt line 4: expected 31 columns, found 2" in done.stderr
     assert "extraction.txt line 5: invalid national identifier '812345678901'" in done.stderr
+    state = directory_state(data_dir)  # the rejected lines wrote nothing
+    assert (state["mailboxes"], state["practitioners"], state["credentials"]) == (2, 2, 0)
     again = salus(data_dir, "directory", "import", str(path))
     assert again.stdout.strip() == "0 created, 0 updated, 2 unchanged, 2 rejected"
     shown = json.loads(ok(data_dir, "directory", "show", "camille.durand@salus.test", "--json"))
