@@ -86,6 +86,7 @@ async def lock_folder(session: AsyncSession, mailbox_id: int, name: str) -> Fold
         select(Folder)
         .where(Folder.mailbox_id == mailbox_id, Folder.name == name)
         .with_for_update()
+        .execution_options(populate_existing=True)  # read now, not from the identity map
     )
     folder = (await session.execute(query)).scalar_one_or_none()
     if folder is None:

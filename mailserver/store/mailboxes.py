@@ -66,7 +66,12 @@ def next_uidvalidity(row: StoreMailbox) -> int:
 
 
 async def _locked_row(session: AsyncSession, mailbox_id: int) -> StoreMailbox | None:
-    query = select(StoreMailbox).where(StoreMailbox.mailbox_id == mailbox_id).with_for_update()
+    query = (
+        select(StoreMailbox)
+        .where(StoreMailbox.mailbox_id == mailbox_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # read now, not from the identity map
+    )
     return (await session.execute(query)).scalar_one_or_none()
 
 

@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.store.flags import SEEN, Flags
@@ -134,9 +134,7 @@ def _meta(r: Any) -> MessageMeta:  # a Row of the _META columns
     )
 
 
-async def metadata(
-    session: AsyncSession, folder_id: int, uids: Sequence[int]
-) -> list[MessageMeta]:
+async def metadata(session: AsyncSession, folder_id: int, uids: Sequence[int]) -> list[MessageMeta]:
     """Metadata of the given UIDs that still exist, by ascending UID."""
     out: list[MessageMeta] = []
     for part in chunks(uids):
@@ -166,3 +164,15 @@ async def sealed_contents(
         .order_by(Message.uid)
     )
     return [(_meta(r), r.sealed) for r in await session.execute(query)]
+
+
+async def matching_uids(
+    session: AsyncSession, folder_id: int, condition: ColumnElement[bool], max_uid: int
+) -> list[int]:
+    """UIDs up to `max_uid` of the messages meeting `condition` (a SEARCH in SQL)."""
+    query = (
+        select(Message.uid)
+        .where(Message.folder_id == folder_id, Message.uid <= max_uid, condition)
+        .order_by(Message.uid)
+    )
+    return list((await session.execute(query)).scalars())

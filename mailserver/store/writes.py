@@ -54,7 +54,14 @@ class CopyResult:
 
 
 async def lock_folder_by_id(session: AsyncSession, folder_id: int) -> Folder:
-    query = select(Folder).where(Folder.id == folder_id).with_for_update()
+    # populate_existing: a row locked now is read now, not taken from the session's
+    # identity map (a shared group-commit transaction may have changed it in SQL).
+    query = (
+        select(Folder)
+        .where(Folder.id == folder_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     folder = (await session.execute(query)).scalar_one_or_none()
     if folder is None:
         raise FolderNotFound("the folder was deleted")
@@ -96,6 +103,39 @@ async def set_flags(
     for row in updates:
         del row["uid"]
     return FlagResult(result, changed, modseq if changed else 0)
+
+
+async def add_system_flags(
+    session: AsyncSession, folder_id: int, uids: Sequence[int], bits: int
+) -> FlagResult:
+    """Set system flags (the implicit \\Seen of a FETCH) in SQL: no read first, only the
+    rows lacking a bit change; their flags are returned."""
+    folder_table = cast(Table, Folder.__table__)
+    table = cast(Table, Message.__table__)
+    modseq = (
+        await session.execute(
+            update(folder_table)
+            .where(folder_table.c.id == folder_id)
+            .values(highestmodseq=folder_table.c.highestmodseq + 1)
+            .returning(folder_table.c.highestmodseq)
+        )
+    ).scalar_one_or_none()
+    if modseq is None:
+        raise FolderNotFound("the folder was deleted")
+    flags: dict[int, Flags] = {}
+    for part in chunks(uids):
+        rows = await session.execute(
+            update(table)
+            .where(
+                table.c.folder_id == folder_id,
+                table.c.uid.in_(part),
+                table.c.system_flags.op("&")(bits) != bits,
+            )
+            .values(system_flags=table.c.system_flags.op("|")(bits), modseq=modseq)
+            .returning(table.c.uid, table.c.system_flags, table.c.keywords)
+        )
+        flags.update({r.uid: Flags.from_row(r.system_flags, r.keywords) for r in rows})
+    return FlagResult(flags, set(flags), modseq if flags else 0)
 
 
 async def _flag_updates(

@@ -26,7 +26,7 @@ from mailserver.imap.selected import SelectedFolder
 from mailserver.imap.session import Session
 from mailserver.imap.states import Selected
 from mailserver.store import reads, writes
-from mailserver.store.flags import SEEN, Flags
+from mailserver.store.flags import SEEN
 from mailserver.store.reads import MessageMeta, chunks
 from storage.audit import AuditEvent
 
@@ -94,9 +94,7 @@ async def _record(
             await session.ctx.writes.record(*events)
         return opened, set()
     result = await session.ctx.writes.run(
-        lambda db_session: writes.set_flags(
-            db_session, view.folder_id, unseen, writes.FlagMode.ADD, Flags(SEEN)
-        ),
+        lambda db_session: writes.add_system_flags(db_session, view.folder_id, unseen, SEEN),
         events=events,
     )
     if result.modseq:
