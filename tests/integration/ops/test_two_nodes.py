@@ -29,7 +29,7 @@ from tests.integration.ops.operator import (
     until_queue_empty,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(900)]
 PER_SESSION = 25
 SESSIONS_PER_NODE = 3
 
