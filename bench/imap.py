@@ -426,20 +426,40 @@ async def prepare_sent(port: int, tls: ssl.SSLContext) -> None:
 
 
 # ---- the run -----------------------------------------------------------------------
-async def measure(server: Server, tls: ssl.SSLContext, count: int, idle: int) -> dict[str, float]:
-    out: dict[str, float] = {}
-    await prepare_sent(server.port, tls)
-    out["APPEND 10 KB (LITERAL+), msg/s"] = await append(server.port, tls, count)
-    out["FETCH n BODY[], msg/s"] = await fetch_each(server.port, tls, count)
-    out["FETCH 1:* BODY[], msg/s"] = await fetch_all(server.port, tls, count)
-    out["SEARCH FROM (header), searches/s"] = await search(server.port, tls, b"FROM sender-7", 10)
-    out["SEARCH UNSEEN (flags), searches/s"] = await search(server.port, tls, b"UNSEEN", 20)
-    out["SEARCH BODY (text), searches/s"] = await search(server.port, tls, b"BODY marqueur-rare", 3)
-    out["mixed session, sessions/s"] = await mixed(server.port, tls, 40, count)
-    before, after = await idle_memory(server, tls, idle)
-    out[f"memory idle, MB before {idle} connections"] = before / KB / KB
-    out[f"memory with {idle} idle connections, MB"] = after / KB / KB
-    out["memory per idle connection, KB"] = (after - before) / idle / KB
+Step = tuple[str, Callable[[Server, ssl.SSLContext, int], Awaitable[float]]]
+
+
+def steps(count: int) -> list[Step]:
+    """The workloads, in order (APPEND fills the mailbox the others read)."""
+    return [
+        ("APPEND 10 KB (LITERAL+), msg/s", lambda s, t, c: append(s.port, t, c)),
+        ("FETCH n BODY[] (unread: sets \\Seen), msg/s", lambda s, t, c: fetch_each(s.port, t, c)),
+        ("FETCH n BODY[] (read again), msg/s", lambda s, t, c: fetch_each(s.port, t, c)),
+        ("FETCH 1:* BODY[], msg/s", lambda s, t, c: fetch_all(s.port, t, c)),
+        ("SEARCH FROM (header), searches/s", lambda s, t, c: search(s.port, t, b"FROM sender-7", 10)),
+        ("SEARCH UNSEEN (flags), searches/s", lambda s, t, c: search(s.port, t, b"UNSEEN", 20)),
+        ("SEARCH BODY (text), searches/s", lambda s, t, c: search(s.port, t, b"BODY marqueur-rare", 3)),
+        ("mixed session, sessions/s", lambda s, t, c: mixed(s.port, t, 40, c)),
+    ]
+
+
+async def measure(
+    servers: list[Server], tls: ssl.SSLContext, count: int, idle: int
+) -> dict[str, dict[str, float]]:
+    """Each workload on each server in turn, so that both see the same machine load."""
+    out: dict[str, dict[str, float]] = {s.name: {} for s in servers}
+    for server in servers:
+        await prepare_sent(server.port, tls)
+    for label, step in steps(count):
+        for server in servers:
+            out[server.name][label] = value = await step(server, tls, count)
+            print(f"   {server.name:8} {label}: {value:.1f}", flush=True)
+    for server in servers:
+        before, after = await idle_memory(server, tls, idle)
+        out[server.name][f"memory before {idle} idle connections, MB"] = before / KB / KB
+        out[server.name][f"memory with {idle} idle connections, MB"] = after / KB / KB
+        out[server.name]["memory per idle connection, KB"] = (after - before) / idle / KB
+        print(f"   {server.name:8} memory per idle connection: {(after - before) / idle / KB:.1f} KB")
     return out
 
 
@@ -462,13 +482,9 @@ async def main(count: int, idle: int) -> None:
         tls = ssl.create_default_context(cafile=str(work / "salus" / "ca" / "root.crt"))
         tls.check_hostname = False
         try:
-            results = {}
             for server in (dovecot, salus):
                 wait_ready(server.port, server.process, tls)
-                print(f"-- {server.name}", flush=True)
-                results[server.name] = await measure(server, tls, count, idle)
-                for label, value in results[server.name].items():
-                    print(f"   {label}: {value:.1f}", flush=True)
+            results = await measure([dovecot, salus], tls, count, idle)
         finally:
             stop(salus.process)
             stop(dovecot.process)

@@ -141,6 +141,14 @@ class Session:
         """Record an audit event (committed, with other sessions' writes, on return)."""
         await self.ctx.writes.record(self.audit_event(principal, action, obj, detail))
 
-    def publish(self, *mailbox_ids: int) -> None:
+    def publish(self, *mailbox_ids: int, reported: bool = False) -> None:
+        """Tell the other sessions (here and on other nodes) that these mailboxes changed.
+
+        `reported`: this session has already sent the change to its client (STORE, the
+        implicit \\Seen, EXPUNGE), so its own watch is not woken by it.
+        """
+        own = None
+        if reported and isinstance(self.state, Selected):
+            own = self.state.folder.watch
         for mailbox_id in set(mailbox_ids):
-            self.ctx.events.publish(mailbox_id)
+            self.ctx.events.publish(mailbox_id, skip=own)

@@ -96,9 +96,10 @@ class MailboxEvents:
                 if not watchers:
                     del self._subscribers[mailbox_id]
 
-    def publish(self, mailbox_id: int) -> None:
-        """Wake every watcher of `mailbox_id`, here and (PostgreSQL) on the other nodes."""
-        self._wake(mailbox_id)
+    def publish(self, mailbox_id: int, *, skip: Subscription | None = None) -> None:
+        """Wake every watcher of `mailbox_id`, here and (PostgreSQL) on the other nodes;
+        `skip` is the publisher's own subscription (it has seen its own change)."""
+        self._wake(mailbox_id, skip)
         if not self._db.is_postgres:
             return
         try:
@@ -108,9 +109,10 @@ class MailboxEvents:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _wake(self, mailbox_id: int) -> None:
+    def _wake(self, mailbox_id: int, skip: Subscription | None = None) -> None:
         for sub in self._subscribers.get(mailbox_id, ()):
-            sub.changed.set()
+            if sub is not skip:
+                sub.changed.set()
 
     def _wake_all(self) -> None:
         for watchers in self._subscribers.values():

@@ -31,7 +31,7 @@ async def _expunge(session: Session, state: Selected, uids: Sequence[int] | None
             f"{view.mailbox_address}/{view.stored_name}",
             {"uidvalidity": view.uidvalidity, "uids": compress(removed)},
         )
-        session.publish(view.mailbox_id)
+        session.publish(view.mailbox_id, reported=True)
     return removed
 
 

@@ -99,7 +99,7 @@ async def _record(
     )
     if result.modseq:
         view.own_modseqs.add(result.modseq)
-        session.publish(view.mailbox_id)
+        session.publish(view.mailbox_id, reported=True)
     updated = [
         (
             replace(meta, flags=result.flags[meta.uid]) if meta.uid in result.changed else meta,

@@ -33,7 +33,7 @@ async def store(cmd: commands.Store, session: Session, state: Selected) -> Outco
         raise failure(exc) from exc
     if result.modseq:
         view.own_modseqs.add(result.modseq)
-        session.publish(view.mailbox_id)
+        session.publish(view.mailbox_id, reported=True)
     if not cmd.silent:
         lines = []
         for uid in sorted(result.flags):
