@@ -11,6 +11,7 @@ quota, credentials, organisation kind) are never overwritten by an import.
 from __future__ import annotations
 
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -231,10 +232,38 @@ async def _executemany(driver: Any, prepared: _Prepared, rows: list[dict[str, An
         raise BatchRefused(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
 
 
-async def write(session: AsyncSession, entries: Sequence[Entry]) -> None:
+class RecentRows:
+    """The rows an import has written lately, by table and key, to skip writing them
+    again: an organisation named by thousands of rows is written once, not once per
+    batch. Bounded (least recently seen forgotten first), so memory stays flat."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
+
+    def fresh(self, table: str, key: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows not written identically in this import, and remember them."""
+        result = []
+        for row in rows:
+            mark, fingerprint = (table, row[key]), hash(tuple(row.values()))
+            if self._seen.get(mark) == fingerprint:
+                self._seen.move_to_end(mark)
+                continue
+            self._seen[mark] = fingerprint
+            self._seen.move_to_end(mark)
+            result.append(row)
+        while len(self._seen) > self.capacity:
+            self._seen.popitem(last=False)
+        return result
+
+
+async def write(
+    session: AsyncSession, entries: Sequence[Entry], recent: RecentRows | None = None
+) -> None:
     """Upsert `entries` (distinct addresses) and what they name, in the session's
-    transaction. The rows go straight to the driver's executemany (SQLAlchemy's
-    per-row parameter processing would double the cost of a large import)."""
+    transaction; organisations already written by this import (`recent`) are skipped.
+    The rows go straight to the driver's executemany (SQLAlchemy's per-row parameter
+    processing would double the cost of a large import)."""
     connection = await session.connection()
     if connection.dialect.name == "sqlite":
         # The default page cache (2 MiB) is much smaller than the indexes a national
@@ -244,6 +273,8 @@ async def write(session: AsyncSession, entries: Sequence[Entry]) -> None:
     raw = await connection.get_raw_connection()
     for table, make_rows in _ROWS:
         rows = make_rows(entries)
+        if table == "organisations" and recent is not None:
+            rows = recent.fresh(table, "id", rows)
         if rows:
             defaults = _INSERT_ONLY[table]
             rows = [row | defaults for row in rows]

@@ -29,6 +29,16 @@ MAX_REPORTED = 1000
 Progress = Callable[[int, int], None]  # (lines done, lines in the file)
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where and as whom the batches of one import are written."""
+
+    db: Database
+    actor: str
+    name: str
+    recent: load.RecentRows = field(default_factory=load.RecentRows)
+
+
 @dataclass(slots=True)
 class ImportSummary:
     """What an import did (or, in a dry run, would do)."""
@@ -83,23 +93,21 @@ def _distinct(batch: list[Parsed], summary: ImportSummary) -> list[Entry]:
     return entries
 
 
-async def _store(
-    db: Database, entries: list[Entry], summary: ImportSummary, actor: str, name: str
-) -> None:
+async def _store(target: _Target, entries: list[Entry], summary: ImportSummary) -> None:
     if summary.dry_run:
-        async with db.read() as session:
+        async with target.db.read() as session:
             classified = await load.classify(session, entries)
     else:
-        async with db.write() as session:
+        async with target.db.write() as session:
             classified = await load.classify(session, entries)
             if classified.to_write:
-                await load.write(session, classified.to_write)
+                await load.write(session, classified.to_write, target.recent)
                 await audit.append(
                     session,
                     AuditEvent(
-                        actor,
+                        target.actor,
                         "directory.import.batch",
-                        name,
+                        target.name,
                         "ok",
                         "cli",
                         {
@@ -114,11 +122,9 @@ async def _store(
     summary.unchanged += classified.unchanged
 
 
-async def _store_or_abort(
-    db: Database, entries: list[Entry], summary: ImportSummary, actor: str, name: str
-) -> None:
+async def _store_or_abort(target: _Target, entries: list[Entry], summary: ImportSummary) -> None:
     try:
-        await _store(db, entries, summary, actor, name)
+        await _store(target, entries, summary)
     except (DBAPIError, load.BatchRefused) as exc:
         reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]
         raise ImportAborted(
@@ -144,6 +150,7 @@ async def import_file(
     refuses a batch."""
     total = await asyncio.to_thread(scan, path, file_format)
     summary = ImportSummary(dry_run=dry_run)
+    target = _Target(db, actor, path.name)
     reader = BatchReader(path, file_format, local_domains)
     # The next batch is parsed in a worker thread while the current one is written.
     pending = asyncio.ensure_future(asyncio.to_thread(reader.read, batch_size))
@@ -152,7 +159,7 @@ async def import_file(
             pending = asyncio.ensure_future(asyncio.to_thread(reader.read, batch_size))
             entries = _distinct(batch, summary)
             if entries:
-                await _store_or_abort(db, entries, summary, actor, path.name)
+                await _store_or_abort(target, entries, summary)
             if progress is not None:
                 progress(batch[-1].line, total)
     finally:

@@ -206,3 +206,16 @@ def test_csv_export_then_import_keeps_the_csv_fields(line: str) -> None:
     if entry.practitioner and again.practitioner:
         assert again.practitioner.national_id == entry.practitioner.national_id
         assert again.practitioner.last_name == entry.practitioner.last_name
+
+
+def test_recent_rows_skip_repeats_and_stay_bounded() -> None:
+    from directory.importer.load import RecentRows  # noqa: PLC0415
+
+    recent = RecentRows(capacity=2)
+    a, b, c = {"id": "A", "name": "x"}, {"id": "B", "name": "y"}, {"id": "C", "name": "z"}
+    assert recent.fresh("organisations", "id", [a, b]) == [a, b]
+    assert recent.fresh("organisations", "id", [a, b]) == []
+    changed = {"id": "A", "name": "renamed"}
+    assert recent.fresh("organisations", "id", [changed]) == [changed]
+    assert recent.fresh("organisations", "id", [c]) == [c]  # B, least recently seen, goes
+    assert recent.fresh("organisations", "id", [b, changed]) == [b]
