@@ -41,3 +41,12 @@ async def test_rolled_back_action_leaves_no_entry(db: Database) -> None:
             await audit.append(session, _event(1))
             raise RuntimeError("action failed")
     assert await audit.verify(db) == 0
+
+
+async def test_concurrent_first_appends_form_one_chain(db: Database) -> None:
+    """On a fresh database, the first appends of concurrent writers (several nodes on
+    PostgreSQL) lock the head row the migration created; none fails, one chain."""
+    import asyncio  # noqa: PLC0415
+
+    await asyncio.gather(*(audit.record(db, _event(n)) for n in range(8)))
+    assert await audit.verify(db) == 8
