@@ -6,6 +6,9 @@ OpenPGP functions, `crypto.smime.verify`'s result dataclass), so it pickles chea
 Workers start from a forkserver that has already imported the crypto packages (no fork
 of a process holding database connections and threads); a worker that dies breaks the
 pool, which is rebuilt for the next call while the failed call raises `PoolFailure`.
+A worker exits as soon as the process that owns the pool is gone, even killed with
+SIGKILL (`salus serve` under `kill -9`): it would otherwise wait on its task queue for
+ever, and keep the forkserver and the resource tracker alive with it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -35,6 +40,20 @@ def _ready() -> bool:
     return True
 
 
+def _exit_with_owner() -> None:
+    """Worker initializer: a daemon thread that ends the worker when its owner dies (the
+    owner's end of the sentinel pipe closes, whatever killed it)."""
+    owner = multiprocessing.parent_process()
+    if owner is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([owner.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
+
+
 class CryptoPool:
     """`await pool.run(fn, *args)` runs `fn(*args)` in a worker process. Also a service
     (name, start, stop) for the app's life cycle."""
@@ -48,7 +67,9 @@ class CryptoPool:
     def _new_executor(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        return ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=context, initializer=_exit_with_owner
+        )
 
     async def start(self) -> None:
         """Start the workers and wait until each has imported the crypto packages."""
