@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]  # untyped; only its error classes are used
-from sqlalchemy import ColumnElement, Dialect, Table, func, or_, select
+import asyncpg  # type: ignore[import-untyped]  # untyped: only its error classes are named
+from sqlalchemy import ColumnElement, Dialect, Table, func, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,6 +49,7 @@ MAILBOX_COLUMNS = (
     "dematerialisation", "source_hash",
 )  # fmt: skip
 _MAX_DISPLAY = 255
+_LOOKUP_CHUNK = 10_000  # SQLite allows 32,766 parameters per statement
 SQLITE_CACHE_KIB = 64 * 1024
 
 
@@ -65,13 +66,40 @@ class Classified:
         return self.created + self.updated
 
 
+async def _driver(session: AsyncSession) -> tuple[str, Any]:
+    """The dialect name and the driver connection (aiosqlite or asyncpg) of the session,
+    with the session's transaction open on it."""
+    connection = await session.connection()
+    await connection.exec_driver_sql("SELECT 1")
+    raw = await connection.get_raw_connection()
+    return connection.dialect.name, raw.driver_connection
+
+
+async def _stored_digests(session: AsyncSession, addresses: list[str]) -> dict[str, str | None]:
+    dialect, driver = await _driver(session)
+    stored: dict[str, str | None] = {}
+    for start in range(0, len(addresses), _LOOKUP_CHUNK):
+        chunk = addresses[start : start + _LOOKUP_CHUNK]
+        if dialect == "postgresql":
+            rows = await driver.fetch(
+                "SELECT address, source_hash FROM mailboxes WHERE address = ANY($1::varchar[])",
+                chunk,
+            )
+        else:
+            marks = ",".join("?" * len(chunk))
+            cursor = await driver.execute(
+                f"SELECT address, source_hash FROM mailboxes WHERE address IN ({marks})",  # noqa: S608 - placeholders only
+                chunk,
+            )
+            rows = await cursor.fetchall()
+            await cursor.close()
+        stored.update((address, digest) for address, digest in rows)
+    return stored
+
+
 async def classify(session: AsyncSession, entries: Sequence[Entry]) -> Classified:
-    rows = await session.execute(
-        select(Mailbox.address, Mailbox.source_hash).where(
-            Mailbox.address.in_([e.address for e in entries])
-        )
-    )
-    stored: dict[str, str | None] = dict(rows.all())
+    """Split `entries` into created, updated and unchanged by the stored digests."""
+    stored = await _stored_digests(session, [e.address for e in entries])
     result = Classified()
     for entry in entries:
         if entry.address not in stored:
@@ -179,6 +207,14 @@ _ROWS: tuple[tuple[str, Callable[[Iterable[Entry]], list[dict[str, Any]]]], ...]
 )
 
 
+_SORT_KEYS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "organisations": itemgetter("id"),
+    "practitioners": itemgetter("national_id"),
+    "activities": itemgetter("practitioner_id", "organisation_id"),
+    "mailboxes": itemgetter("address"),
+}
+
+
 class BatchRefused(Exception):
     """The database refused a batch (a constraint, a full disk): it is rolled back."""
 
@@ -269,14 +305,14 @@ async def write(
         # The default page cache (2 MiB) is much smaller than the indexes a national
         # file builds; with 64 MiB the index pages an import touches stay in memory.
         await connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-    await connection.exec_driver_sql("SELECT 1")  # the driver's transaction is open
-    raw = await connection.get_raw_connection()
+    _, driver = await _driver(session)
     for table, make_rows in _ROWS:
         rows = make_rows(entries)
         if table == "organisations" and recent is not None:
             rows = recent.fresh(table, "id", rows)
         if rows:
+            rows.sort(key=_SORT_KEYS[table])  # B-tree inserts in key order touch fewer pages
             defaults = _INSERT_ONLY[table]
             rows = [row | defaults for row in rows]
             prepared = _prepared(connection.dialect, table, tuple(rows[0]))
-            await _executemany(raw.driver_connection, prepared, rows)
+            await _executemany(driver, prepared, rows)
