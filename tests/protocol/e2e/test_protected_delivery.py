@@ -17,10 +17,11 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from crypto import keystore
 from crypto.openpgp import fingerprint
+from directory.models import Mailbox
 from storage.base import utcnow
 from tests.protocol.e2e.node import DPI, GCM, KEYLESS, OPENPGP, Node, exported_key, openssl
 from tests.protocol.openpgp.conftest import Gpg
@@ -110,13 +111,21 @@ async def test_an_openpgp_mailbox_copy_opens_with_gpg(
     assert f"[GNUPG:] VALIDSIG {fingerprint(sender_public)}" in status
 
 
-async def test_a_server_decrypt_mailbox_reads_verified_plaintext(salus: Node) -> None:
+@pytest.mark.parametrize(
+    ("form", "method"),
+    [("smime-gcm", "smime"), ("smime", "smime"), ("openpgp", "x-openpgp")],
+)
+async def test_a_server_decrypt_mailbox_reads_verified_plaintext(
+    salus: Node, form: str, method: str
+) -> None:
+    async with salus.db.write() as session:
+        await session.execute(update(Mailbox).where(Mailbox.address == DPI).values(crypto=form))
     message_id, message = letter(DPI)
     stored = await delivered(salus, message, DPI)
     parsed = email.message_from_bytes(stored, policy=email.policy.default)
     results = str(parsed["Authentication-Results"])
     assert results.startswith("mail.salus.test;")
-    assert "smime=pass" in results and f"header.from={DOCTOR}" in results
+    assert f"{method}=pass" in results and f"header.from={DOCTOR}" in results
     assert parsed.get_content_type() == "text/plain"
     assert MARKER in parsed.get_content()
     assert parsed["Message-ID"] == f"<{message_id}>"
