@@ -1,16 +1,17 @@
 """One directory entry as read from an import file: a mailbox, and the practitioner and
-organisation it names, normalised and validated. Pure values, no database."""
+organisation it names, normalised and validated. Pure values, no database.
+
+The practitioner and organisation fields are named tuples: a national file makes a
+million of them, and a tuple is built several times faster than a frozen dataclass."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, fields
-from operator import attrgetter
-from typing import Any
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class PractitionerFields:
+class PractitionerFields(NamedTuple):
     national_id: str
     id_scheme: str
     civility: str
@@ -24,8 +25,7 @@ class PractitionerFields:
     specialty_label: str
 
 
-@dataclass(frozen=True, slots=True)
-class OrganisationFields:
+class OrganisationFields(NamedTuple):
     id: str
     id_type: str
     name: str
@@ -90,19 +90,11 @@ class Entry:
             self.display_name,
             self.service,
             self.dematerialisation,
-            *(_practitioner_values(self.practitioner) if self.practitioner else ("",)),
-            *(_organisation_values(self.organisation) if self.organisation else ("",)),
+            *(self.practitioner or ("",)),
+            *(self.organisation or ("",)),
         )
         digest = hashlib.blake2b("\x1f".join(values).encode(), digest_size=16).hexdigest()
         object.__setattr__(self, "digest", digest)
-
-
-def _values_getter(cls: type[Any]) -> attrgetter[tuple[str, ...]]:
-    return attrgetter(*(f.name for f in fields(cls)))
-
-
-_practitioner_values = _values_getter(PractitionerFields)
-_organisation_values = _values_getter(OrganisationFields)
 
 
 @dataclass(frozen=True, slots=True)
