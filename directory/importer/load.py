@@ -273,7 +273,7 @@ class RecentRows:
     again: an organisation named by thousands of rows is written once, not once per
     batch. Bounded (least recently seen forgotten first), so memory stays flat."""
 
-    def __init__(self, capacity: int = 100_000) -> None:
+    def __init__(self, capacity: int = 20_000) -> None:
         self.capacity = capacity
         self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
 
