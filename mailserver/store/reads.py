@@ -152,6 +152,20 @@ async def all_metadata(session: AsyncSession, folder_id: int) -> list[MessageMet
     return [_meta(r) for r in await session.execute(query)]
 
 
+async def metadata_after(
+    session: AsyncSession, folder_id: int, after_uid: int, limit: int
+) -> list[MessageMeta]:
+    """Metadata of up to `limit` messages with UIDs above `after_uid`, by ascending UID:
+    a folder read page by page, in memory bounded whatever its size."""
+    query = (
+        select(*_META)
+        .where(Message.folder_id == folder_id, Message.uid > after_uid)
+        .order_by(Message.uid)
+        .limit(limit)
+    )
+    return [_meta(r) for r in await session.execute(query)]
+
+
 async def sealed_contents(
     session: AsyncSession, folder_id: int, uids: Sequence[int], *, header_only: bool
 ) -> list[tuple[MessageMeta, bytes]]:
