@@ -8,11 +8,12 @@ so a sealed blob copied to another row does not open there.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from crypto import policy
+from crypto import policy, service_key
 from crypto.service_key import ServiceKey
 
 MAGIC = b"SA1"
@@ -31,6 +32,12 @@ class AtRestCipher:
         self._keys = {
             k.key_id: AESGCM(k.derive(policy.AT_REST_PURPOSE)) for k in (current, *previous)
         }
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Path) -> AtRestCipher:
+        """The cipher of a data dir's service key (and the retired ones beside it)."""
+        current, previous = service_key.load_with_previous(service_key.key_path(data_dir))
+        return cls(current, previous)
 
     def seal(self, plaintext: bytes, context: bytes = b"") -> bytes:
         nonce = os.urandom(_NONCE)

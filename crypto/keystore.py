@@ -297,6 +297,19 @@ async def export_openpgp_secret(
     return openpgp.export_secret(_openpgp_secret(protector, row), passphrase)
 
 
+async def export_openpgp_secrets(
+    session: AsyncSession, protector: KeyProtector, address: str, passphrase: str
+) -> tuple[str, int]:
+    """Every generation's OpenPGP secret key, passphrase-protected, newest first, as
+    armored blocks one after the other (what `gpg --import` and mail clients read from
+    one file), and how many: mail encrypted to a retired key stays readable."""
+    rows = await generations(session, address)
+    if not rows:
+        raise NoUsableKey(normalise(address), "OpenPGP")
+    blocks = [openpgp.export_secret(_openpgp_secret(protector, row), passphrase) for row in rows]
+    return "\n".join(block.rstrip("\n") + "\n" for block in blocks), len(rows)
+
+
 async def reseal_all(session: AsyncSession, protector: KeyProtector, batch: int = 500) -> int:
     """Re-seal every private key sealed under a retired service key, `batch` rows at a
     time (memory stays flat in the number of mailboxes); returns how many rows. Rows are

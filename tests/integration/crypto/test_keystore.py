@@ -14,10 +14,11 @@ from cryptography.hazmat.primitives.serialization import pkcs12 as crypto_pkcs12
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from crypto import keystore, policy, smime
+from crypto import keystore, openpgp, policy, smime
 from crypto.ca import CaPaths, ServiceCa
 from crypto.errors import CertificateRefused, KeyStoreError, NoUsableKey, Reason, SealedKeyError
 from crypto.models import KeyStatus, MailboxKey
+from crypto.openpgp.keys import load_key
 from crypto.sealing import KeySealer
 from crypto.service_key import ServiceKey
 from crypto.validation import Usage, validate
@@ -192,3 +193,25 @@ async def test_p12_export_has_all_generations(db: Database, setup: Setup) -> Non
     assert loaded.cert is not None and loaded.cert.certificate == setup.second.cert
     assert setup.first.cert in {c.certificate for c in loaded.additional_certs}
     assert "PRIVATE KEY BLOCK" in armored
+
+
+async def test_openpgp_export_of_every_generation(db: Database, setup: Setup) -> None:
+    async with db.write() as session:
+        await keystore.store(session, setup.first, NOW)
+    async with db.write() as session:
+        await keystore.renew(session, setup.second, NOW)
+    async with db.read() as session:
+        armored, count = await keystore.export_openpgp_secrets(
+            session, setup.sealer, "alice@salus.test", "pass phrase"
+        )
+        with pytest.raises(NoUsableKey):
+            await keystore.export_openpgp_secrets(session, setup.sealer, "nobody@salus.test", "p")
+    end = "-----END PGP PRIVATE KEY BLOCK-----\n"
+    blocks = [block + end for block in armored.split(end) if block.strip()]
+    assert count == len(blocks) == 2
+    keys = [load_key(block) for block in blocks]
+    assert all(key.is_protected for key in keys)
+    assert [openpgp.fingerprint(block) for block in blocks] == [
+        setup.second.openpgp_fingerprint,
+        setup.first.openpgp_fingerprint,
+    ]
