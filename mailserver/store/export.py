@@ -29,7 +29,8 @@ BATCH_BYTES = 8 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class StoredCopy:
-    """One message of one folder; `message` is None when its sealed bytes did not open."""
+    """One message (or its header section) of one folder; `message` is None when its
+    sealed bytes did not open."""
 
     folder: str
     meta: MessageMeta
@@ -65,8 +66,10 @@ async def stored_messages(
     *,
     page: int = PAGE,
     batch_bytes: int = BATCH_BYTES,
+    header_only: bool = False,
 ) -> AsyncIterator[StoredCopy]:
-    """The messages of directory mailbox `mailbox_id`, folder by folder, by UID."""
+    """The messages (or only their header sections) of directory mailbox `mailbox_id`,
+    folder by folder, by UID."""
     async with db.read() as session:
         folders = export_order(await list_folders(session, mailbox_id))
     for folder in folders:
@@ -77,7 +80,8 @@ async def stored_messages(
             if not metas:
                 break
             for batch in batches(metas, batch_bytes):
-                async for copy in _opened(db, at_rest, mailbox_id, folder, batch):
+                opened = _opened(db, at_rest, mailbox_id, folder, batch, header_only=header_only)
+                async for copy in opened:
                     yield copy
             after = metas[-1].uid
 
@@ -88,14 +92,17 @@ async def _opened(
     mailbox_id: int,
     folder: FolderInfo,
     batch: Sequence[MessageMeta],
+    *,
+    header_only: bool,
 ) -> AsyncIterator[StoredCopy]:
     async with db.read() as session:
         rows = await reads.sealed_contents(
-            session, folder.id, [m.uid for m in batch], header_only=False
+            session, folder.id, [m.uid for m in batch], header_only=header_only
         )
+    opener = sealing.open_header if header_only else sealing.open_message
     for meta, sealed in rows:
         try:
-            message: bytes | None = sealing.open_message(at_rest, mailbox_id, meta.blob_id, sealed)
+            message: bytes | None = opener(at_rest, mailbox_id, meta.blob_id, sealed)
         except SealedDataError:
             message = None
         yield StoredCopy(folder.name, meta, message)

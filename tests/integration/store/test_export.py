@@ -5,6 +5,7 @@ reported, not skipped; nothing of another mailbox comes along."""
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from crypto.at_rest import AtRestCipher
 from crypto.service_key import ServiceKey
@@ -22,7 +23,7 @@ def _message(n: int, size: int = 0) -> bytes:
 
 
 async def _read(
-    db: Database, at_rest: AtRestCipher, mailbox_id: int, **kw: int
+    db: Database, at_rest: AtRestCipher, mailbox_id: int, **kw: Any
 ) -> list[StoredCopy]:
     return [copy async for copy in stored_messages(db, at_rest, mailbox_id, **kw)]
 
@@ -47,6 +48,10 @@ async def test_every_folder_in_pages_and_batches(
     assert [(c.folder, c.message) for c in read] == [(f, _message(n, 3000)) for f, n in order]
     assert [c.meta.uid for c in read if c.folder == "INBOX"] == [1, 2, 3]
     assert [c.meta.flags.has(SEEN) for c in read] == [n % 2 == 1 for _, n in order]
+    headers = await _read(db, at_rest, mailbox_id, page=3, header_only=True)
+    assert [(c.folder, c.message) for c in headers] == [
+        (f, f"Subject: {n}\r\n\r\n".encode()) for f, n in order
+    ]
 
 
 async def test_a_blob_that_does_not_open_is_reported(
