@@ -19,6 +19,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -28,6 +29,8 @@ from crypto.errors import CryptoError
 
 P = ParamSpec("P")
 T = TypeVar("T")
+# Told, after each job, which function ran and how long the round trip took (seconds).
+Observer = Callable[[Callable[..., object], float], None]
 
 PRELOAD = ["crypto.smime", "crypto.openpgp", "crypto.validation"]
 
@@ -56,12 +59,14 @@ def _exit_with_owner() -> None:
 
 class CryptoPool:
     """`await pool.run(fn, *args)` runs `fn(*args)` in a worker process. Also a service
-    (name, start, stop) for the app's life cycle."""
+    (name, start, stop) for the app's life cycle. `observe`, when given, is told each
+    job's function and its round trip as the caller waits it (queueing, pickling, work)."""
 
     name = "crypto-pool"
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, *, observe: Observer | None = None) -> None:
         self.workers = workers or max(1, os.cpu_count() or 1)
+        self._observe = observe
         self._executor: ProcessPoolExecutor | None = None
 
     def _new_executor(self) -> ProcessPoolExecutor:
@@ -84,6 +89,7 @@ class CryptoPool:
         if executor is None:
             raise CryptoError("the crypto pool is not started")
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         try:
             return await loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
         except BrokenProcessPool as exc:
@@ -91,6 +97,9 @@ class CryptoPool:
                 self._executor = self._new_executor()
                 executor.shutdown(wait=False, cancel_futures=True)
             raise PoolFailure("a crypto worker process failed; the pool was restarted") from exc
+        finally:
+            if self._observe is not None:
+                self._observe(fn, time.perf_counter() - started)
 
     async def stop(self) -> None:
         executor, self._executor = self._executor, None

@@ -23,6 +23,7 @@ from crypto import service_key, tls_certificate
 from crypto.at_rest import AtRestCipher
 from crypto.pool import CryptoPool
 from crypto.sealing import KeySealer
+from mailserver import metrics
 from mailserver.lookup.client import LookupClient
 from mailserver.store.events import MailboxEvents
 from mailserver.tls import ReloadableContexts, TlsMaterial
@@ -51,7 +52,9 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.mailbox_events = MailboxEvents(self.db)
-        self.crypto_pool = CryptoPool(self.settings.gateway.crypto_workers or None)
+        self.crypto_pool = CryptoPool(
+            self.settings.gateway.crypto_workers or None, observe=metrics.observe_crypto
+        )
         self.trust = TrustSpace(self.db, self.tls)
         self.key_lookup = LookupClient(
             self.trust, cache_seconds=self.settings.lookup.cache_seconds
