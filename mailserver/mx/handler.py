@@ -24,6 +24,7 @@ from gateway.pipeline import bare_message_id
 from gateway.policy import Decision, run_chain
 from gateway.trust import mx_rules
 from gateway.trust.inbound import InboundRefused
+from mailserver import metrics
 from mailserver.app import Runtime
 from mailserver.mx import verify
 from mailserver.mx.protocol import MxContext, MxEnvelope, MxProtocol
@@ -39,6 +40,7 @@ from storage.base import utcnow
 from storage.errors import StorageUnavailable
 
 log = get_logger(__name__)
+PROTECTION_RULE = "inbound-protection"  # the metric's name for a refusal by `verify`
 
 
 class MxHandler:
@@ -198,6 +200,7 @@ class MxHandler:
             queue_id=submission.queue_id,
             count=len(checked),
         )
+        metrics.MESSAGES_ACCEPTED.labels(listener="mx").inc()
         self._on_queued()
         return replies.QUEUED.format(queue_id=submission.queue_id)
 
@@ -283,6 +286,8 @@ class MxHandler:
         )
 
     async def _refused(self, ctx: MxContext, what: str, decision: Decision) -> None:
+        if decision.refusal is not None:
+            metrics.MESSAGES_REFUSED.labels(rule=decision.refusal.rule).inc()
         detail = dict(decision.audit_detail())
         await self._record(AuditEvent(ctx.actor, "mx.refuse", what, "refused", ctx.source, detail))
 
@@ -290,6 +295,7 @@ class MxHandler:
         self, ctx: MxContext, sender: str, refused: InboundRefused
     ) -> None:
         log.info(Event.CRYPTO_UNPROTECT_FAILED, listener="mx", client=ctx.client_ip)
+        metrics.MESSAGES_REFUSED.labels(rule=PROTECTION_RULE).inc()
         event = AuditEvent(
             ctx.actor,
             "mx.refuse",

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from config.logging import Event, get_logger
+from mailserver import metrics
 from mailserver.app import Runtime, Service, ServiceFactory
 from mailserver.mx.handler import MxHandler
 from mailserver.mx.protocol import MxProtocol
@@ -59,9 +60,12 @@ class MxListener:
                 listener=self.name,
                 reason="connection cap",
             )
+            metrics.CONNECTIONS_REFUSED.labels(listener=self.name, reason="per_client_cap").inc()
             return replies.TOO_MANY_CONNECTIONS
         self._per_client[client] += 1
         self.sessions.add(session)
+        metrics.SESSIONS.labels(listener=self.name).inc()
+        metrics.SESSIONS_ACTIVE.labels(listener=self.name).inc()
         return None
 
     def release(self, session: MxProtocol) -> None:
@@ -70,6 +74,7 @@ class MxListener:
         if self._per_client[client] <= 0:
             del self._per_client[client]
         self.sessions.discard(session)
+        metrics.SESSIONS_ACTIVE.labels(listener=self.name).dec()
         if self.draining and not self.sessions:
             self._all_closed.set()
 

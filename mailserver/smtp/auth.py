@@ -14,6 +14,7 @@ from aiosmtpd.smtp import MISSING, AuthResult, auth_mechanism
 from directory import authn
 from directory.authn import AuthFailed, AuthThrottled, Principal
 from directory.throttle import ThrottlePolicy
+from mailserver import metrics
 from mailserver.smtp import replies
 from mailserver.smtp.protocol import SubmissionProtocol
 from mailserver.smtp.sasl import SaslError, decode_response, parse_plain, utf8_field
@@ -110,6 +111,8 @@ class SaslMechanisms:
 
 
 async def _refused(server: SubmissionProtocol, exc: Exception) -> AuthResult:
+    if not isinstance(exc, StorageUnavailable):  # refused by the directory, not unavailable
+        metrics.AUTH_FAILURES.labels(protocol="smtp").inc()
     if isinstance(exc, AuthThrottled):
         await server.push(replies.AUTH_THROTTLED.format(seconds=exc.retry_after))
         return _handled()

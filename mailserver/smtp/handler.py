@@ -21,6 +21,7 @@ from config.logging import Event, get_logger
 from directory.throttle import ThrottlePolicy
 from gateway import mdn, pipeline
 from gateway.protection import Protector
+from mailserver import metrics
 from mailserver.app import Runtime
 from mailserver.queue.committer import GroupCommitter
 from mailserver.queue.enqueue import Submission
@@ -88,6 +89,7 @@ class SubmissionHandler(SaslMechanisms):
         )
         if decision.refusal is not None:
             ctx.refused(address, decision)
+            metrics.MESSAGES_REFUSED.labels(rule=decision.refusal.rule).inc()
             self._flush_if_due(ctx)
             return decision.refusal.reply()
         envelope.mail_from = address
@@ -111,6 +113,8 @@ class SubmissionHandler(SaslMechanisms):
         if check.decision.refusal is not None or check.mailbox is None:
             refusal = check.decision.refusal
             ctx.refused(address, check.decision)
+            if refusal is not None:
+                metrics.MESSAGES_REFUSED.labels(rule=refusal.rule).inc()
             self._flush_if_due(ctx)
             return refusal.reply() if refusal else replies.LOCAL_ERROR
         normalised = check.mailbox.address.lower()
@@ -153,6 +157,8 @@ class SubmissionHandler(SaslMechanisms):
         if isinstance(verdict, pipeline.Refused):
             refusal = verdict.decision.refusal
             ctx.refused("data", verdict.decision)
+            if refusal is not None:
+                metrics.MESSAGES_REFUSED.labels(rule=refusal.rule).inc()
             if verdict.notice is not None:
                 await self._queue_notice(ctx, verdict.notice)
             await _record(self.runtime, ctx.take_audit())  # with what is pending, in one write
@@ -171,6 +177,7 @@ class SubmissionHandler(SaslMechanisms):
             return replies.STORAGE_FULL if _disk_full(exc) else replies.STORAGE_UNAVAILABLE
         log.info(Event.SMTP_MESSAGE_ACCEPTED, client=ctx.client_ip, login=ctx.actor,
                  queue_id=queue_id, count=len(envelope.rcpt_tos))
+        metrics.MESSAGES_ACCEPTED.labels(listener=ctx.listener).inc()
         self._on_queued()
         return replies.QUEUED.format(queue_id=queue_id)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from config.logging import Event, get_logger
 from config.settings import HostPort
+from mailserver import metrics
 from mailserver.app import Runtime, Service, ServiceFactory
 from mailserver.queue.wakeup import Wakeup
 from mailserver.smtp import replies
@@ -74,9 +75,12 @@ class SubmissionListener:
         if self._per_client[client] >= self.runtime.settings.smtp.max_connections_per_client:
             log.warning(Event.SMTP_CONNECTION_REFUSED, client=client, listener=self.name,
                         reason="connection cap")
+            metrics.CONNECTIONS_REFUSED.labels(listener=self.name, reason="per_client_cap").inc()
             return replies.TOO_MANY_CONNECTIONS
         self._per_client[client] += 1
         self.sessions.add(session)
+        metrics.SESSIONS.labels(listener=self.name).inc()
+        metrics.SESSIONS_ACTIVE.labels(listener=self.name).inc()
         return None
 
     def release(self, session: SubmissionProtocol) -> None:
@@ -85,6 +89,7 @@ class SubmissionListener:
         if self._per_client[client] <= 0:
             del self._per_client[client]
         self.sessions.discard(session)
+        metrics.SESSIONS_ACTIVE.labels(listener=self.name).dec()
         self.handler.session_closed(session.context)
         if self.draining and not self.sessions:
             self._all_closed.set()
