@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from config.logging import Event, get_logger
+from mailserver import metrics
 from mailserver.app import Runtime, Service, ServiceFactory
 from mailserver.delivery.local import Deliverer
 from mailserver.queue.claim import Lease, any_due, claim, release_all_leases
@@ -85,7 +86,9 @@ class DeliveryService:
         while not self._stopping:
             ids = await self._claim(lease)
             if ids:
-                await deliverer.attempt_batch(ids)
+                for status in await deliverer.attempt_batch(ids):
+                    if status is not None:  # committed: delivered, deferred, bounced, relayed
+                        metrics.DELIVERIES.labels(outcome=status).inc()
             if len(ids) < self.batch and not self._stopping:
                 if not ids:
                     await self.wakeup.wait(self.poll_seconds)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from config.logging import Event, get_logger
 from directory.authn import ThrottlePolicy
+from mailserver import metrics
 from mailserver.app import Runtime
 from mailserver.imap import connection
 from mailserver.imap.commands.parse import CommandLimits
@@ -24,6 +25,7 @@ from mailserver.imap.header_cache import HeaderCache
 from mailserver.imap.responses import Status, untagged_status
 from mailserver.imap.session import ServerContext, Session
 from mailserver.store.group_commit import GroupCommit
+from mailserver.store.reader import Reader
 from mailserver.tls import server_context
 
 log = get_logger(__name__)
@@ -71,6 +73,7 @@ class ImapService:
             settings=settings.imap,
             policy=ThrottlePolicy.from_settings(settings.smtp),
             writes=GroupCommit(self.runtime.db),
+            reader=Reader(self.runtime.db),
             headers=HeaderCache(),
             starttls_context=tls,
             command_limits=CommandLimits(
@@ -120,8 +123,10 @@ class ImapService:
         peer = writer.get_extra_info("peername")
         client = str(peer[0]) if peer else "unknown"
         session_log = log.bind(client=client, session=secrets.token_hex(4), tls=tls)
+        listener = "imaps" if tls else "imap"
         if self._per_client[client] >= ctx.settings.max_connections_per_client:
             session_log.warning(Event.IMAP_CONNECTION_REFUSED, reason="too many connections")
+            metrics.CONNECTIONS_REFUSED.labels(listener=listener, reason="per_client_cap").inc()
             with contextlib.suppress(Exception):
                 writer.write(untagged_status(Status.BYE, "Too many connections from your address"))
                 await asyncio.wait_for(writer.drain(), 5)
@@ -134,9 +139,12 @@ class ImapService:
         if task is not None:
             self._tasks.add(task)
         session_log.info(Event.IMAP_SESSION_OPENED)
+        metrics.SESSIONS.labels(listener=listener).inc()
+        metrics.SESSIONS_ACTIVE.labels(listener=listener).inc()
         try:
             await connection.serve(session)
         finally:
+            metrics.SESSIONS_ACTIVE.labels(listener=listener).dec()
             self.sessions.discard(session)
             if task is not None:
                 self._tasks.discard(task)
@@ -163,4 +171,5 @@ class ImapService:
             await server.wait_closed()
         if self._ctx is not None:
             await self._ctx.writes.close()
+            self._ctx.reader.close()
         log.info(Event.SERVICE_STOPPED, service=self.name)

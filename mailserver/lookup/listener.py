@@ -24,6 +24,7 @@ from http import HTTPStatus
 from config.logging import Event, get_logger
 from crypto import ca
 from gateway.trust.remote_keys import PATH_PREFIX, render
+from mailserver import metrics
 from mailserver.app import Runtime
 from mailserver.http.errors import HttpError
 from mailserver.http.request import Request, parse_head
@@ -107,28 +108,40 @@ class LookupService:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        if task is None:  # asyncio runs each connection callback in a task of its own
+            writer.transport.abort()
+            return
         peer = writer.get_extra_info("peername")
         client = str(peer[0]) if isinstance(peer, tuple) else "local"
-        if (
-            task is None
-            or len(self._tasks) >= self.limits.max_connections
-            or self._per_client[client] >= self.limits.max_connections_per_client
-        ):
+        refusal = self._refusal(client)
+        if refusal:
             log.warning(Event.HTTP_CONNECTION_REFUSED, listener=self.name, client=client)
+            metrics.CONNECTIONS_REFUSED.labels(listener=self.name, reason=refusal).inc()
             writer.transport.abort()
             return
         self._tasks.add(task)
         self._per_client[client] += 1
+        metrics.SESSIONS.labels(listener=self.name).inc()
+        metrics.SESSIONS_ACTIVE.labels(listener=self.name).inc()
         try:
             await self._serve(reader, writer, client)
         except (ConnectionError, TimeoutError, asyncio.IncompleteReadError, OSError):
             pass
         finally:
+            metrics.SESSIONS_ACTIVE.labels(listener=self.name).dec()
             self._per_client[client] -= 1
             if self._per_client[client] <= 0:
                 del self._per_client[client]
             self._tasks.discard(task)
             writer.close()
+
+    def _refusal(self, client: str) -> str:
+        """Why a new connection from `client` is refused ("" when it is admitted)."""
+        if len(self._tasks) >= self.limits.max_connections:
+            return "capacity"
+        if self._per_client[client] >= self.limits.max_connections_per_client:
+            return "per_client_cap"
+        return ""
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: str

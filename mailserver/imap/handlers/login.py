@@ -16,6 +16,7 @@ import binascii
 from config.logging import Event
 from directory.authn import AuthFailed, AuthThrottled, Principal, authenticate
 from directory.authn import authenticate_certificate as authenticate_by_certificate
+from mailserver import metrics
 from mailserver.imap import responses
 from mailserver.imap.commands import login as commands
 from mailserver.imap.outcome import After, Outcome
@@ -107,6 +108,7 @@ async def _external(session: Session, message: bytes) -> Principal:
         raise _throttled(exc) from exc
     except AuthFailed as exc:
         session.log.info(Event.IMAP_AUTH_FAILED, mechanism="EXTERNAL")
+        metrics.AUTH_FAILURES.labels(protocol=PROTOCOL).inc()
         raise CommandFailed("Authentication failed", "AUTHENTICATIONFAILED") from exc
     authzid = message.decode("utf-8", "replace")
     if authzid and authzid.lower() != principal.address:
@@ -128,10 +130,12 @@ async def _by_password(session: Session, user: str, password: str) -> Principal:
         raise _throttled(exc) from exc
     except AuthFailed as exc:
         session.log.info(Event.IMAP_AUTH_FAILED, mechanism="password")
+        metrics.AUTH_FAILURES.labels(protocol=PROTOCOL).inc()
         raise CommandFailed("Authentication failed", "AUTHENTICATIONFAILED") from exc
 
 
 def _throttled(exc: AuthThrottled) -> CommandFailed:
+    metrics.AUTH_FAILURES.labels(protocol=PROTOCOL).inc()
     return CommandFailed(
         f"Too many failed attempts: try again in {exc.retry_after} seconds", "UNAVAILABLE"
     )
