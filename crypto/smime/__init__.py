@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from crypto.smime.decrypt import decrypt, decrypt_any
-from crypto.smime.envelope import encrypt, encrypt_canonical
+from crypto.smime.envelope import encrypt, encrypt_parts
 from crypto.smime.mime import join_message, split_message
-from crypto.smime.sign import sign
+from crypto.smime.sign import sign, signed_parts
 from crypto.smime.unprotect import unprotect
 from crypto.smime.verify import SignatureResult, SignatureStatus, verify
 
@@ -38,8 +38,8 @@ def sign_and_encrypt(
     """Sign `entity` (multipart/signed, SHA-256), then encrypt the signed entity for the
     recipients in `form` (RFC 8551 §3.7: signing inside the encryption, so the signature
     is not readable by anyone else and EFAIL's CBC gadgets meet a signature check)."""
-    signed = sign(entity, signer_key_pem, signer_chain_pem)  # canonical CRLF already
-    return encrypt_canonical(signed, recipient_certs_pem, form)
+    signed = signed_parts(entity, signer_key_pem, signer_chain_pem)  # canonical CRLF already
+    return encrypt_parts(signed, recipient_certs_pem, form)
 
 
 __all__ = [

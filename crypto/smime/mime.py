@@ -12,9 +12,12 @@ import base64
 import binascii
 import functools
 import re
-from collections.abc import Sequence
+import struct
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from email.message import Message
+
+from crypto.smime.der import Buffer
 
 CRLF = b"\r\n"
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -94,11 +97,59 @@ def to_crlf(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
-def base64_body(data: bytes) -> bytes:
-    """Base64 in 76-character lines ending in CRLF (RFC 2045 §6.8): one C-speed encode,
-    then the lines cut by slicing (faster than base64.encodebytes' 57-byte loop)."""
-    encoded = binascii.b2a_base64(data, newline=False)
-    return CRLF.join([encoded[i : i + 76] for i in range(0, len(encoded), 76)]) + CRLF
+def base64_body(data: Buffer, head: bytes = b"") -> bytes:
+    """`head` (a header block, ending in its empty line) then `data` in base64, in
+    76-character lines ending in CRLF (RFC 2045 §6.8)."""
+    return base64_parts([data], head)
+
+
+def base64_parts(parts: Iterable[Buffer], head: bytes = b"") -> bytes:
+    """`base64_body` of the concatenation of `parts`, which is never made.
+
+    A Python step per line (slicing, or base64.encodebytes' loop per 57 bytes) costs
+    ~2.5 ms per MB, twice the encoding itself. Here each block of 256 lines is encoded
+    by one C call and cut into lines by one `struct` unpack, which leaves ~0.25 ms per
+    MB over the bare encoding. The head joins the blocks in the one final copy (the
+    CRLF that ends it is the join's first)."""
+    if head and not head.endswith(CRLF):
+        raise ValueError("a header block ends with CRLF")
+    pieces = [head[:-2]] if head else []
+    rest: Buffer = b""
+    for chunk in _chunks(parts, _CHUNK):
+        if len(chunk) < _CHUNK:
+            rest = chunk  # the last one
+            break
+        pieces.append(CRLF.join(_LINES.unpack(binascii.b2a_base64(chunk, newline=False))))
+    encoded = binascii.b2a_base64(rest, newline=False)
+    pieces.extend(encoded[i : i + _LINE] for i in range(0, len(encoded), _LINE))
+    pieces.append(b"")  # the CRLF after the last line
+    return CRLF.join(pieces)
+
+
+def _chunks(parts: Iterable[Buffer], size: int) -> Iterator[Buffer]:
+    """The concatenation of `parts` in slices of `size` bytes, then a last shorter one
+    (maybe empty), copying only the slices that span two parts."""
+    carry = bytearray()
+    for part in parts:
+        view = memoryview(part)
+        if carry:
+            take = size - len(carry)
+            carry += view[:take]
+            view = view[take:]
+            if len(carry) < size:
+                continue
+            yield bytes(carry)
+            carry = bytearray()
+        whole = len(view) - len(view) % size
+        for offset in range(0, whole, size):
+            yield view[offset : offset + size]
+        carry += view[whole:]
+    yield bytes(carry)
+
+
+_LINE = 76  # characters, from 57 bytes
+_LINES = struct.Struct(f"{_LINE}s" * 256)
+_CHUNK = 57 * 256
 
 
 def header_block(headers: Sequence[tuple[str, str]]) -> bytes:

@@ -28,6 +28,16 @@ from mailserver.cli.keys import export_ca
 from tests.unit.crypto.pki import cert_pem, key_pem, rsa_key
 
 ENTITY = b'Content-Type: text/plain; charset="utf-8"\r\n\r\nINR 2.4 - keep the current dose.\r\n'
+# Past the base64 encoder's block (256 lines) and the DER's two-octet lengths, with an
+# odd size: the pieces of a large message meet inside blocks and AES blocks.
+LARGE_ENTITY = (
+    b"Content-Type: text/plain\r\n\r\n"
+    + b"".join(
+        f"line {i:06d} of a long synthetic report, aaaaaaaaaaaaaaaaaaaaaaaaa\r\n".encode()
+        for i in range(2_000)
+    )
+    + b"end"
+)
 NOW = dt.datetime.now(dt.UTC)
 
 
@@ -81,10 +91,13 @@ def test_export_ca_prints_issuing_then_root(op: Operator) -> None:
     assert certs == [op.ca.issuing, op.ca.root]
 
 
+@pytest.mark.parametrize("entity", [ENTITY, LARGE_ENTITY], ids=["small", "large"])
 @pytest.mark.parametrize("form", [policy.FORM_CBC, policy.FORM_GCM])
-def test_salus_to_openssl_decrypt_and_verify(form: str, op: Operator, tmp_path: Path) -> None:
+def test_salus_to_openssl_decrypt_and_verify(
+    form: str, entity: bytes, op: Operator, tmp_path: Path
+) -> None:
     protected = smime.sign_and_encrypt(
-        ENTITY, op.key("alice"), op.signer_chain("alice"), [op.cert("bob")], form
+        entity, op.key("alice"), op.signer_chain("alice"), [op.cert("bob")], form
     )
     message = tmp_path / "message.eml"
     message.write_bytes(
@@ -101,7 +114,7 @@ def test_salus_to_openssl_decrypt_and_verify(form: str, op: Operator, tmp_path: 
         op.dir / "bob.crt",
     )
     content = openssl("cms", "-verify", "-CAfile", op.chain, "-purpose", "smimesign", stdin=signed)
-    assert content == ENTITY
+    assert content == entity
 
 
 def test_openssl_refuses_salus_mail_under_another_ca(op: Operator, tmp_path: Path) -> None:

@@ -3,8 +3,10 @@ canonical, and a message's outer headers separate from the protected entity and 
 
 from __future__ import annotations
 
+import base64
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -78,3 +80,23 @@ def test_join_message_adds_mime_version_when_missing() -> None:
     assert mime.join_message(outer, entity).startswith(
         b"From: a@salus.test\r\nMIME-Version: 1.0\r\n"
     )
+
+
+_SIZES = st.sampled_from([0, 1, 2, 56, 57, 58, 57 * 256 - 1, 57 * 256, 57 * 256 + 1, 40_000])
+
+
+@given(st.lists(_SIZES.flatmap(lambda n: st.binary(min_size=n, max_size=n)), max_size=6))
+def test_base64_of_parts_is_the_standard_76_character_encoding_of_their_concatenation(
+    parts: list[bytes],
+) -> None:
+    expected = base64.encodebytes(b"".join(parts)).replace(b"\n", b"\r\n")
+    assert mime.base64_parts(parts) == expected
+    assert mime.base64_parts([memoryview(p) for p in parts], b"X: y\r\n\r\n") == (
+        b"X: y\r\n\r\n" + expected
+    )
+    assert mime.base64_body(b"".join(parts)) == expected
+
+
+def test_base64_body_refuses_a_head_without_its_line_end() -> None:
+    with pytest.raises(ValueError, match="CRLF"):
+        mime.base64_body(b"data", b"X: y")
