@@ -10,7 +10,23 @@ asn1crypto and by `openssl cms` in the tests.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
 Buffer = bytes | bytearray | memoryview
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """Content octets of a known length made while they are read: a ciphertext
+    encrypted slice by slice as its base64 is written, so that no whole copy of it is
+    ever held."""
+
+    length: int
+    pieces: Iterable[Buffer]
+
+
+Piece = Buffer | Stream
 
 
 def _length(size: int) -> bytes:
@@ -31,11 +47,20 @@ def tlv(tag: int, *contents: bytes) -> bytes:
     return header(tag, len(body)) + body
 
 
-def wrap(tag: int, *contents: Buffer) -> list[Buffer]:
-    """A value as pieces: its header, then `contents` uncopied. A 1 MB ciphertext under
-    the five layers of a ContentInfo is then copied once, by the final join, instead of
-    once per layer."""
-    return [header(tag, sum(len(c) for c in contents)), *contents]
+def wrap(tag: int, *contents: Piece) -> list[Piece]:
+    """A value as pieces: its header, then `contents` uncopied (a 1 MB ciphertext under
+    the five layers of a ContentInfo is not copied once per layer)."""
+    size = sum(c.length if isinstance(c, Stream) else len(c) for c in contents)
+    return [header(tag, size), *contents]
+
+
+def flatten(pieces: Iterable[Piece]) -> Iterator[Buffer]:
+    """The octets of `pieces` in order, streams read as they come."""
+    for piece in pieces:
+        if isinstance(piece, Stream):
+            yield from piece.pieces
+        else:
+            yield piece
 
 
 def sequence(*contents: bytes) -> bytes:

@@ -100,3 +100,21 @@ def test_base64_of_parts_is_the_standard_76_character_encoding_of_their_concaten
 def test_base64_body_refuses_a_head_without_its_line_end() -> None:
     with pytest.raises(ValueError, match="CRLF"):
         mime.base64_body(b"data", b"X: y")
+
+
+@given(st.lists(st.sampled_from([b"a", b"\r", b"\n", b"\r\n", b"\xe9"]), max_size=40))
+def test_canonical_text_comes_back_as_it_is_and_any_bare_line_feed_is_found(
+    pieces: list[bytes],
+) -> None:
+    data = b"".join(pieces)
+    bare = re.search(rb"(?<!\r)\n", data) is not None
+    assert mime.has_bare_lf(data) is bare
+    assert (mime.to_crlf(data) is data) is not bare
+
+
+@pytest.mark.parametrize("at", [64 * 1024 - 1, 64 * 1024, 64 * 1024 + 1])
+def test_a_line_end_across_two_scanned_slices(at: int) -> None:
+    canonical = b"a" * at + b"\r\n" + b"b" * 10
+    assert not mime.has_bare_lf(canonical)
+    assert mime.has_bare_lf(b"a" * at + b"\n" + b"b" * 10)
+    assert mime.has_bare_lf(canonical + b"\n")
