@@ -11,7 +11,7 @@ from crypto.at_rest import SealedDataError
 from mailserver.imap.fetch_items import MessageView
 from mailserver.imap.selected import SelectedFolder
 from mailserver.imap.session import Session
-from mailserver.store import reads, sealing
+from mailserver.store import sealing
 from mailserver.store.reads import MessageMeta
 
 Opened = list[tuple[MessageMeta, MessageView]]
@@ -38,10 +38,9 @@ async def open_batch(
     missing = [uid for uid in uids if uid not in found]
     unreadable = 0
     if missing:
-        async with session.ctx.db.read() as db_session:
-            rows = await reads.sealed_contents(
-                db_session, view.folder_id, missing, header_only=header_only
-            )
+        rows = await session.ctx.reader.sealed_contents(
+            view.folder_id, missing, header_only=header_only
+        )
         for meta, sealed in rows:
             opened = _open(session, view, meta, sealed, header_only=header_only)
             if opened is None:

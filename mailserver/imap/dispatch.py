@@ -89,6 +89,8 @@ async def dispatch(command: Command, session: Session) -> Outcome:
     after = outcome.state if outcome.state is not None else session.state
     if route.catch_up and isinstance(after, Selected):
         expunges = _expunges_allowed(command)
-        updates = await after.folder.refresh(session.ctx.db, expunges=expunges, force=route.poll)
+        updates = await after.folder.refresh(
+            session.ctx.reader, expunges=expunges, force=route.poll
+        )
         await session.send_all(updates)
     return outcome

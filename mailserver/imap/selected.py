@@ -19,14 +19,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from mailserver.imap import responses
 from mailserver.imap.grammar.sequence_sets import STAR, SequenceSet
-from mailserver.store import reads
 from mailserver.store.events import Subscription
+from mailserver.store.reader import Reader
 from mailserver.store.reads import FlagChange
-from storage.database import Database
 
 # A safety net for a wake-up lost on its way (a node's listener reconnecting).
 STALE_SECONDS = 30.0
@@ -90,38 +87,31 @@ class SelectedFolder:
         pending = expunges and self.expunge_check_pending
         return not (force or woken or pending or not fresh)
 
-    async def refresh(self, db: Database, *, expunges: bool, force: bool = False) -> list[bytes]:
+    async def refresh(self, reader: Reader, *, expunges: bool, force: bool = False) -> list[bytes]:
         """Untagged responses for what changed since the last refresh."""
         if self._may_skip(expunges=expunges, force=force):
             return []
         self.checked_at = time.monotonic()
-        async with db.read() as session:
-            state = await reads.folder_state(session, self.folder_id)
-            if state is None:
-                raise FolderGone
-            highest, _uidnext = state
-            if highest == self.modseq and not (expunges and self.expunge_check_pending):
-                return []
-            changes = await reads.changes_since(
-                session, self.folder_id, self.modseq, excluding=self.own_modseqs
-            )
-            gone: list[int] = []
-            if expunges and self.uids:
-                gone = await self._expunged(session)
-        changed = self.expunge_check_pending or highest != self.modseq
+        look = expunges and self.expunge_check_pending
+        delta = await reader.delta(
+            self.folder_id,
+            self.modseq,
+            excluding=self.own_modseqs,
+            known=self.uids if expunges else None,
+            look=look,
+        )
+        if delta is None:
+            raise FolderGone
+        if delta.highest == self.modseq and not look:
+            return []
+        changed = self.expunge_check_pending or delta.highest != self.modseq
         self.expunge_check_pending = changed and not expunges
-        out = self.remove(gone) if gone else []
-        out += self._apply(changes)
-        self.modseq = max(self.modseq, highest)
+        alive = delta.alive
+        out = self.remove([u for u in self.uids if u not in alive]) if alive is not None else []
+        out += self._apply(delta.changes)
+        self.modseq = max(self.modseq, delta.highest)
         self.own_modseqs = {m for m in self.own_modseqs if m > self.modseq}
         return out
-
-    async def _expunged(self, session: AsyncSession) -> list[int]:
-        last = self.uids[-1]
-        if await reads.count_upto(session, self.folder_id, last) == len(self.uids):
-            return []
-        alive = set(await reads.uids_upto(session, self.folder_id, last))
-        return [u for u in self.uids if u not in alive]
 
     def _apply(self, changes: list[FlagChange]) -> list[bytes]:
         last = self.uids[-1] if self.uids else 0

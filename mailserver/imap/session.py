@@ -22,6 +22,7 @@ from mailserver.imap.output import Output
 from mailserver.imap.states import NotAuthenticated, Selected, State
 from mailserver.store import MailboxEvents
 from mailserver.store.group_commit import GroupCommit
+from mailserver.store.reader import Reader
 from storage.audit import AuditEvent
 from storage.database import Database
 
@@ -52,6 +53,7 @@ class ServerContext:
     settings: ImapSettings
     policy: ThrottlePolicy
     writes: GroupCommit
+    reader: Reader
     headers: HeaderCache
     starttls_context: ssl.SSLContext
     command_limits: CommandLimits

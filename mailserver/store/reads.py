@@ -38,6 +38,16 @@ class FlagChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Delta:
+    """A folder's modseq now, the rows changed since the one asked about, and the UIDs
+    still present among those a session knows (None when none of them went away)."""
+
+    highest: int
+    changes: list[FlagChange]
+    alive: set[int] | None
+
+
+@dataclass(frozen=True, slots=True)
 class FolderCounts:
     messages: int
     unseen: int
@@ -94,6 +104,31 @@ async def changes_since(
         FlagChange(r.uid, Flags.from_row(r.system_flags, r.keywords), r.modseq)
         for r in await session.execute(query)
     ]
+
+
+async def delta(
+    session: AsyncSession,
+    folder_id: int,
+    since: int,
+    *,
+    excluding: Collection[int],
+    known: Sequence[int] | None,
+    look: bool,
+) -> Delta | None:
+    """What changed in a folder after modseq `since` (None: the folder is gone). The
+    rows are read only when the modseq moved or `look` asks; the expunge check counts
+    the `known` UIDs (ascending) still present, and lists them only when some are not."""
+    state = await folder_state(session, folder_id)
+    if state is None:
+        return None
+    highest = state[0]
+    if highest == since and not look:
+        return Delta(highest, [], None)
+    changes = await changes_since(session, folder_id, since, excluding=excluding)
+    alive = None
+    if known and await count_upto(session, folder_id, known[-1]) != len(known):
+        alive = set(await uids_upto(session, folder_id, known[-1]))
+    return Delta(highest, changes, alive)
 
 
 async def count_upto(session: AsyncSession, folder_id: int, max_uid: int) -> int:

@@ -25,7 +25,7 @@ from mailserver.imap.responses import CommandFailed
 from mailserver.imap.selected import SelectedFolder
 from mailserver.imap.session import Session
 from mailserver.imap.states import Selected
-from mailserver.store import reads, writes
+from mailserver.store import writes
 from mailserver.store.flags import SEEN
 from mailserver.store.reads import MessageMeta, chunks
 from storage.audit import AuditEvent
@@ -56,8 +56,7 @@ async def fetch(cmd: commands.Fetch, session: Session, state: Selected) -> Outco
     events = [] if event is None else [event]
     for part in chunks(uids, BATCH_COUNT):
         if plan.content == NONE:  # flags, dates, sizes: nothing to audit or mark \Seen
-            async with session.ctx.db.read() as db_session:
-                metas = await reads.metadata(db_session, view.folder_id, part)
+            metas = await session.ctx.reader.metadata(view.folder_id, part)
             await session.send_all([_one(view, m, None, plan, set()) for m in metas])
             continue
         for batch in await _content_batches(session, view, part):
@@ -117,9 +116,7 @@ async def _content_batches(
     needs no look-up of its size first)."""
     if len(uids) <= SMALL_FETCH:
         return [list(uids)]
-    async with session.ctx.db.read() as db_session:
-        metas = await reads.metadata(db_session, view.folder_id, uids)
-    return by_size(metas)
+    return by_size(await session.ctx.reader.metadata(view.folder_id, uids))
 
 
 def by_size(metas: Sequence[MessageMeta]) -> list[list[MessageMeta]]:

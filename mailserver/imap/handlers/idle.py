@@ -44,7 +44,7 @@ async def idle(cmd: commands.Idle, session: Session, state: State) -> Outcome:
             await asyncio.wait({done, woken}, return_when=asyncio.FIRST_COMPLETED)
             woken.cancel()
             if isinstance(state, Selected):
-                updates = await state.folder.refresh(session.ctx.db, expunges=True, force=True)
+                updates = await state.folder.refresh(session.ctx.reader, expunges=True, force=True)
                 await session.send_all(updates)
         line = done.result()
     finally:
