@@ -143,6 +143,17 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CaSettings:
+    """The service CA's CRL lives 30 days (`crypto.policy.CRL_LIFETIME`): `salus serve`
+    and `salus keys crl` re-sign it when fewer than `crl_refresh_days` days are left."""
+
+    crl_refresh_days: int = 7
+
+
+CRL_LIFETIME_DAYS = 30  # crypto.policy.CRL_LIFETIME is made from it
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     level: str = "info"
     json: bool = True
@@ -163,6 +174,7 @@ class Settings:
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    ca: CaSettings = field(default_factory=CaSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     @property
@@ -294,6 +306,12 @@ def _validate(s: Settings) -> list[str]:
         problems.append(f"gateway.routing_address: {s.routing_address!r} is not an address")
     if s.logging.level not in ("debug", "info", "warning", "error"):
         problems.append("logging.level: must be debug, info, warning or error")
+    problems.extend(_out_of_range(s))
+    return problems
+
+
+def _out_of_range(s: Settings) -> list[str]:
+    problems: list[str] = []
     for name in ("max_message_size", "max_recipients", "max_line_length"):
         if getattr(s.smtp, name) <= 0:
             problems.append(f"smtp.{name}: must be positive")
@@ -301,6 +319,11 @@ def _validate(s: Settings) -> list[str]:
         problems.append("delivery.workers: must be at least 1")
     if s.gateway.crypto_workers < 0:
         problems.append("gateway.crypto_workers: must be 0 (one per core) or more")
+    if not 1 <= s.ca.crl_refresh_days < CRL_LIFETIME_DAYS:
+        problems.append(
+            f"ca.crl_refresh_days: must be 1 to {CRL_LIFETIME_DAYS - 1} "
+            f"(a CRL lives {CRL_LIFETIME_DAYS} days)"
+        )
     return problems
 
 

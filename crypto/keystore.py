@@ -14,13 +14,14 @@ form the process pool takes.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import ca as service_ca
@@ -165,9 +166,7 @@ async def publish_crl(
 ) -> x509.CertificateRevocationList:
     """Sign a new CRL listing every revoked mailbox certificate; store it (the number
     grows under a row lock, so nodes never issue two CRLs with one number)."""
-    state = (
-        await session.execute(select(CaCrl).where(CaCrl.id == _CRL_ROW).with_for_update())
-    ).scalar_one_or_none()
+    state = (await session.execute(_locked_crl_row())).scalar_one_or_none()
     revoked_rows = (
         await session.execute(
             select(MailboxKey).where(MailboxKey.status == KeyStatus.REVOKED.value)
@@ -196,6 +195,13 @@ async def publish_crl(
     return crl
 
 
+def _locked_crl_row() -> Select[CaCrl]:
+    """The CRL row, locked; read afresh even if the session holds it already (a row read
+    before the lock was waited for may be stale: its number would be issued twice)."""
+    query = select(CaCrl).where(CaCrl.id == _CRL_ROW).with_for_update()
+    return query.execution_options(populate_existing=True)
+
+
 def crl_number(crl: x509.CertificateRevocationList) -> int:
     return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
 
@@ -205,10 +211,21 @@ async def current_crl(session: AsyncSession) -> x509.CertificateRevocationList |
     return None if state is None else x509.load_pem_x509_crl(state.pem.encode("ascii"))
 
 
-async def crl_due(session: AsyncSession, now: dt.datetime) -> bool:
-    """True when the CRL is missing or close to its next update (re-sign it)."""
-    state = (await session.execute(select(CaCrl).where(CaCrl.id == _CRL_ROW))).scalar_one_or_none()
-    return state is None or state.next_update - now < policy.CRL_REFRESH_BEFORE
+async def refresh_crl(
+    session: AsyncSession,
+    open_ca: Callable[[], service_ca.ServiceCa],
+    now: dt.datetime,
+    margin: dt.timedelta,
+) -> x509.CertificateRevocationList | None:
+    """Re-sign the CRL when there is none or less than `margin` is left before its next
+    update; None when it is fresh. The check runs under the CRL row's lock, so of several
+    nodes due at once one re-signs: the others wait on the lock, then read the new next
+    update (PostgreSQL re-reads a row locked FOR UPDATE once its lock is released) and
+    leave it. The CA key is opened (`open_ca`) only when a CRL is signed."""
+    state = (await session.execute(_locked_crl_row())).scalar_one_or_none()
+    if state is not None and state.next_update - now >= margin:
+        return None
+    return await publish_crl(session, open_ca(), now)
 
 
 async def write_crl_file(session: AsyncSession, data_dir: Path) -> None:

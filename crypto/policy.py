@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from config.settings import CRL_LIFETIME_DAYS
+
 # Key derivation purposes under the service key.
 AT_REST_PURPOSE = "at-rest"
 KEYSTORE_PURPOSE = "keystore"
@@ -41,9 +43,9 @@ TLS_CERT_LIFETIME = dt.timedelta(days=2 * 365)
 BACKDATE = dt.timedelta(minutes=5)
 # `salus keys list` flags keys that expire within this window: renew them.
 RENEW_BEFORE = dt.timedelta(days=60)
-# The CRL is re-signed when less than CRL_REFRESH_BEFORE of its lifetime is left.
-CRL_LIFETIME = dt.timedelta(days=30)
-CRL_REFRESH_BEFORE = dt.timedelta(days=7)
+# A CRL's nextUpdate. The number lives in config.settings, which checks the re-signing
+# margin `ca.crl_refresh_days` against it (config imports nothing from crypto).
+CRL_LIFETIME = dt.timedelta(days=CRL_LIFETIME_DAYS)
 
 # Signatures: SHA-256 everywhere (certificates, CRLs, CMS SignedData). RSASSA-PKCS1-v1_5
 # for what we sign (RFC 8551 §2.2: every receiving agent MUST verify it; RSASSA-PSS is

@@ -14,6 +14,7 @@ Every action, refused or done, is in the audit trail (identifiers only, never ke
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 from dataclasses import dataclass
@@ -311,13 +312,10 @@ def _write_private(path: Path, data: bytes) -> None:
 async def crl(data_dir: Path) -> None:
     """Print the service CA's CRL (PEM), re-signed first when it is close to expiry."""
     async with cli_context(data_dir) as ctx:
-        now = utcnow()
-        async with ctx.db.read() as session:
-            due = await keystore.crl_due(session, now)
-        if due:
-            _, ca = _open(ctx)
-            async with ctx.db.write() as session:
-                new = await keystore.publish_crl(session, ca, now)
+        margin = dt.timedelta(days=ctx.settings.ca.crl_refresh_days)
+        async with ctx.db.write() as session:
+            new = await keystore.refresh_crl(session, lambda: _open(ctx)[1], utcnow(), margin)
+            if new is not None:
                 await audit.append(
                     session,
                     audit.AuditEvent(

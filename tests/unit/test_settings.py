@@ -54,3 +54,13 @@ def test_hostport_round_trip(port: int) -> None:
 def test_hostport_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         HostPort.parse(text)
+
+
+def test_crl_refresh_margin_is_set_and_bounded_by_the_crl_lifetime(tmp_path: Path) -> None:
+    assert load_settings(tmp_path, {}).ca.crl_refresh_days == 7
+    s = load_settings(tmp_path, {"SALUS_CA__CRL_REFRESH_DAYS": "10"})
+    assert s.ca.crl_refresh_days == 10
+    for bad in ("0", "30"):
+        with pytest.raises(ConfigError) as info:
+            load_settings(tmp_path, {"SALUS_CA__CRL_REFRESH_DAYS": bad})
+        assert "ca.crl_refresh_days: must be 1 to 29 (a CRL lives 30 days)" in info.value.problems

@@ -134,14 +134,31 @@ async def test_revocation_publishes_a_crl_and_keeps_keys(db: Database, setup: Se
             await keystore.revoke(session, setup.ca, "alice@salus.test", NOW)
 
 
-async def test_crl_is_due_when_close_to_its_next_update(db: Database, setup: Setup) -> None:
-    async with db.read() as session:
-        assert await keystore.crl_due(session, NOW)
+async def test_crl_is_resigned_only_when_close_to_its_next_update(
+    db: Database, setup: Setup
+) -> None:
+    opened: list[int] = []
+
+    def open_ca() -> ServiceCa:
+        opened.append(1)
+        return setup.ca
+
+    week = dt.timedelta(days=7)
+    async with db.write() as session:  # none yet: signed
+        first = await keystore.refresh_crl(session, open_ca, NOW, week)
+    async with db.write() as session:  # fresh: left alone, the CA key not even opened
+        assert (
+            await keystore.refresh_crl(session, open_ca, NOW + dt.timedelta(days=22), week) is None
+        )
+    assert len(opened) == 1
+    late = NOW + policy.CRL_LIFETIME - dt.timedelta(days=6)
     async with db.write() as session:
-        await keystore.publish_crl(session, setup.ca, NOW)
+        second = await keystore.refresh_crl(session, open_ca, late, week)
+    assert first is not None and second is not None
+    assert keystore.crl_number(second) == keystore.crl_number(first) + 1
+    assert second.next_update_utc == late + policy.CRL_LIFETIME
     async with db.read() as session:
-        assert not await keystore.crl_due(session, NOW)
-        assert await keystore.crl_due(session, NOW + policy.CRL_LIFETIME - dt.timedelta(days=1))
+        assert await keystore.current_crl(session) == second
 
 
 async def test_rotation_reseals_every_generation(db: Database, setup: Setup) -> None:
