@@ -84,6 +84,8 @@ class Event(StrEnum):
     CRYPTO_UNPROTECT_FAILED = "crypto.unprotect_failed"
     CRYPTO_SIGNATURE_INVALID = "crypto.signature_invalid"
     CRYPTO_KEY_ISSUED = "crypto.key_issued"
+    CA_CRL_RESIGNED = "ca.crl_resigned"
+    CA_CRL_FAILED = "ca.crl_failed"
     # directory and trust space
     DIRECTORY_IMPORTED = "directory.imported"
     AUTH_THROTTLED = "auth.throttled"
@@ -177,6 +179,8 @@ FIELDS: Final[Mapping[str, str]] = {
     "cutoff": _TEXT,
     "messages": _NUMBER,
     "audit_entries": _NUMBER,
+    "crl_number": _NUMBER,
+    "next_update": _TEXT,
     "bytes": _NUMBER,
     "tls": _FLAG,
     "authenticated": _FLAG,

@@ -162,7 +162,14 @@ def export_chain(data_dir: Path) -> bytes:
 
 
 def write_crl(data_dir: Path, crl: x509.CertificateRevocationList) -> None:
-    write_atomic(CaPaths.of(data_dir).crl, crl.public_bytes(serialization.Encoding.PEM), 0o644)
+    """Write DIR/ca/crl.pem, unless it already holds this CRL (nodes mirror it hourly)."""
+    path, text = CaPaths.of(data_dir).crl, crl.public_bytes(serialization.Encoding.PEM)
+    try:
+        if path.read_bytes() == text:
+            return
+    except OSError:
+        pass  # absent or unreadable: written below
+    write_atomic(path, text, 0o644)
 
 
 def reseal_keys(data_dir: Path, protector: KeyProtector) -> int:

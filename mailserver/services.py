@@ -3,7 +3,9 @@ factory here (a callable taking the Runtime)."""
 
 from __future__ import annotations
 
+from crypto.ca import ServiceCa
 from mailserver.app import Runtime, Service, ServiceFactory
+from mailserver.crl_refresh import CrlRefreshService
 from mailserver.delivery.service import delivery_service
 from mailserver.http.server import HttpService
 from mailserver.imap.service import ImapService
@@ -20,6 +22,15 @@ def http_service(runtime: Runtime) -> Service:
 
 def retention_service(runtime: Runtime) -> Service:
     return RetentionService(runtime.settings, runtime.db, runtime.mailbox_events.publish)
+
+
+def crl_refresh_service(runtime: Runtime) -> Service:
+    # The CA key is opened only when a CRL is due (`runtime.sealer` reads the service key).
+    return CrlRefreshService(
+        runtime.settings,
+        runtime.db,
+        lambda: ServiceCa.load(runtime.settings.data_dir, runtime.sealer),
+    )
 
 
 def imap_service(runtime: Runtime) -> Service:
@@ -43,6 +54,7 @@ def service_factories() -> list[ServiceFactory]:
     return [
         crypto_pool_service,
         retention_service,
+        crl_refresh_service,
         delivery_service(queued),
         *submission_services(queued),
         mx_service(queued),
