@@ -96,8 +96,8 @@ def _ktri(rid: bytes, encrypted_key: bytes, algorithm: bytes) -> bytes:
     return der.sequence(der.small_integer(0), rid, algorithm, der.octet_string(encrypted_key))
 
 
-def _content_info(content_type: str, *content: der.Piece) -> list[der.Piece]:
-    return der.wrap(0x30, der.oid(content_type), *der.wrap(0xA0, *content))
+def _content_info(content_type: bytes, *content: der.Piece) -> list[der.Piece]:
+    return der.wrap(0x30, content_type, *der.wrap(0xA0, *content))
 
 
 def _encrypted_content_info(algorithm: bytes, ciphertext: der.Stream) -> list[der.Piece]:
@@ -121,7 +121,7 @@ def _enveloped(parts: Sequence[der.Buffer], recipients: list[Recipient]) -> list
     infos = [
         _ktri(rid, public.encrypt(key, padding.PKCS1v15()), _PKCS1V15) for rid, public in recipients
     ]
-    algorithm = der.sequence(_algorithm_oid(policy.CBC_CONTENT_CIPHER), der.octet_string(iv))
+    algorithm = der.sequence(_CBC_CIPHER, der.octet_string(iv))
     enveloped = der.wrap(
         0x30,
         der.small_integer(0),
@@ -146,7 +146,7 @@ def _auth_enveloped(parts: Sequence[der.Buffer], recipients: list[Recipient]) ->
     infos = [_ktri(rid, public.encrypt(key, oaep), _OAEP) for rid, public in recipients]
     # GCMParameters (RFC 5084 §3.2): nonce and ICV length.
     parameters = der.sequence(der.octet_string(nonce), der.small_integer(policy.GCM_TAG_BYTES))
-    algorithm = der.sequence(_algorithm_oid(policy.GCM_CONTENT_CIPHER), parameters)
+    algorithm = der.sequence(_GCM_CIPHER, parameters)
     auth_enveloped = der.wrap(
         0x30,
         der.small_integer(0),
@@ -193,8 +193,10 @@ def _oaep_algorithm() -> bytes:
 
 # Constant DER, made once with asn1crypto (RFC 5652 §4, RFC 5083 §1.1, RFC 3370 §4.2).
 _DATA = der.oid("1.2.840.113549.1.7.1")
-_ENVELOPED_DATA = "1.2.840.113549.1.7.3"
-_AUTH_ENVELOPED_DATA = "1.2.840.113549.1.9.16.1.23"
+_ENVELOPED_DATA = der.oid("1.2.840.113549.1.7.3")
+_AUTH_ENVELOPED_DATA = der.oid("1.2.840.113549.1.9.16.1.23")
+_CBC_CIPHER = _algorithm_oid(policy.CBC_CONTENT_CIPHER)
+_GCM_CIPHER = _algorithm_oid(policy.GCM_CONTENT_CIPHER)
 _PKCS1V15 = bytes(cms.KeyEncryptionAlgorithm({"algorithm": policy.CBC_KEY_TRANSPORT}).dump())
 _OAEP = _oaep_algorithm()
 _AES_BLOCK = 16
