@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,10 +27,15 @@ async def change(ctx: CliContext, action: str, obj: str) -> AsyncIterator[AsyncS
         async with ctx.db.write() as session:
             yield session
     except DirectoryError as exc:
-        await audit.record(
-            ctx.db, AuditEvent(ctx.actor, action, obj, "refused", "cli", {"reason": str(exc)})
-        )
-        fail(str(exc))
+        await refuse(ctx, action, obj, str(exc))
+
+
+async def refuse(ctx: CliContext, action: str, obj: str, reason: str) -> NoReturn:
+    """Record the refusal in the audit trail, then end the command with its reason."""
+    await audit.record(
+        ctx.db, AuditEvent(ctx.actor, action, obj, "refused", "cli", {"reason": reason})
+    )
+    fail(reason)
 
 
 @contextmanager

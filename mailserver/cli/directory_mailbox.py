@@ -8,6 +8,8 @@
     set ADDRESS [--crypto …] [--delivery …] [--quota BYTES] [--red-list|--no-red-list]
     suspend | resume | remove ADDRESS
     certificate bind ADDRESS --cert FILE | unbind ADDRESS FINGERPRINT | list ADDRESS
+    export ADDRESS --mbox FILE [--p12 FILE] [--openpgp-secret FILE] [--passphrase-stdin]
+                   [--no-keys]             (mailserver/cli/mailbox_export.py)
 
 Secrets come from the first line of standard input, never from an argument.
 """
@@ -22,6 +24,7 @@ from directory import passwords
 from directory.admin import credentials, mailboxes
 from directory.models import CryptoForm, DeliveryMode, MailboxKind, MailboxStatus
 from mailserver.cli.admin_change import change, echo_json, refusal
+from mailserver.cli.mailbox_export import export_command
 from storage.cli import cli_context, data_dir_option, fail, read_secret_stdin, run_async
 
 KIND_CHOICES = [k.value for k in MailboxKind] + ["PER", "ORG", "APP", "CAB"]
@@ -216,6 +219,9 @@ async def remove(address: str, yes: bool, data_dir: Path) -> None:
     async with cli_context(data_dir) as ctx, change(ctx, "directory.mailbox.remove", address) as s:
         await mailboxes.remove_mailbox(s, ctx.actor, address)
     click.echo(f"mailbox {address.strip().lower()} removed")
+
+
+mailbox.add_command(export_command)
 
 
 @mailbox.group("certificate")
