@@ -1,15 +1,15 @@
 """One stored message as an mbox entry (pure): what `salus directory mailbox export`
-writes for a practitioner who leaves, readable by mutt, Thunderbird and Python's
-`mailbox.mbox`.
+writes for a practitioner who leaves, in the conventions mutt writes and mbox readers
+(Python's `mailbox.mbox` among them) read.
 
 The format is mboxrd: a `From sender date` separator line, the message with LF line
 ends (mbox readers split on LF; RFC 4155 §2 leaves the local convention to the file),
 every line that reads `From ` after any number of `>` quoted with one more `>` (so a
 reader can undo it exactly), and a blank line after the message. The store's metadata
-travels in the header fields the readers know: `X-Folder` (the store folder),
-`Status` (R when \\Seen, O: the message is not new), `X-Status` (A \\Answered,
-F \\Flagged, D \\Deleted, T \\Draft), `X-Keywords` (Dovecot's field for keywords). Fields
-of those names already in the message are dropped, so a sender cannot set them.
+travels in header fields: `X-Folder` (the store folder), mutt's `Status` (R when
+\\Seen, O: the message is not new) and `X-Status` (A \\Answered, F \\Flagged,
+D \\Deleted, T \\Draft), Dovecot's `X-Keywords`. Fields of those names already in the
+message are dropped, so a sender cannot set them.
 The message is otherwise the stored form, byte for byte: ciphertext for client-decrypt
 mailboxes, the verified plaintext for server-decrypt ones.
 """
