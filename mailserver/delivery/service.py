@@ -85,10 +85,15 @@ class DeliveryService:
         lease = Lease(owner, self.lease_seconds)
         while not self._stopping:
             ids = await self._claim(lease)
-            if ids:
-                for status in await deliverer.attempt_batch(ids):
-                    if status is not None:  # committed: delivered, deferred, bounced, relayed
-                        metrics.DELIVERIES.labels(outcome=status).inc()
+            statuses = await deliverer.attempt_batch(ids) if ids else []
+            for status in statuses:
+                if status is not None:  # committed: delivered, deferred, bounced, relayed
+                    metrics.DELIVERIES.labels(outcome=status).inc()
+            if None in statuses and not self._stopping:
+                # Rows taken by someone else, or left leased to this worker because the
+                # database went away: the next claim retries those, after the pause a
+                # failed claim takes (an outage is not retried in a tight loop).
+                await asyncio.sleep(self.poll_seconds)
             if len(ids) < self.batch and not self._stopping:
                 if not ids:
                     await self.wakeup.wait(self.poll_seconds)
@@ -99,7 +104,7 @@ class DeliveryService:
     async def _claim(self, lease: Lease) -> list[int]:
         db = self.runtime.db
         try:
-            if not await any_due(db):
+            if not await any_due(db, owner=lease.owner):
                 return []
             return await claim(db, lease, limit=self.batch)
         except StorageUnavailable:

@@ -5,6 +5,7 @@ leased by `owner` until `now + lease`. On PostgreSQL the rows are picked with `F
 SKIP LOCKED`, so nodes never wait on each other's rows; SQLite has one writer (`BEGIN
 IMMEDIATE`), so the same `UPDATE … RETURNING` is already exclusive there (PITFALLS
 "SQLite as a queue"). A worker that dies leaves its lease to expire: the rows come back.
+A live worker whose attempt could not be recorded takes its own leased rows back at once.
 """
 
 from __future__ import annotations
@@ -25,19 +26,24 @@ class Lease:
     seconds: float
 
 
-def _due(now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
-    return (
-        Delivery.status.in_(PENDING),
-        Delivery.next_attempt_at <= now,
-        or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
-    )
+def _due(now: dt.datetime, owner: str | None) -> tuple[ColumnElement[bool], ...]:
+    free = [Delivery.lease_until.is_(None), Delivery.lease_until < now]
+    if owner is not None:
+        # A worker claims again only once its attempts are over, so a row still leased to
+        # it is one it could not record (the database went away): its to retry at once,
+        # rather than after its own lease runs out.
+        free.append(Delivery.lease_owner == owner)
+    return (Delivery.status.in_(PENDING), Delivery.next_attempt_at <= now, or_(*free))
 
 
-async def any_due(db: Database, now: dt.datetime | None = None) -> bool:
-    """A cheap read: is there anything to claim? (Spares the writer an empty claim.)"""
+async def any_due(
+    db: Database, now: dt.datetime | None = None, *, owner: str | None = None
+) -> bool:
+    """A cheap read: is there anything to claim (for `owner`, counting its own leases)?
+    (Spares the writer an empty claim.)"""
     when = now or utcnow()
     async with db.read() as session:
-        return bool(await session.scalar(select(exists().where(*_due(when)))))
+        return bool(await session.scalar(select(exists().where(*_due(when, owner)))))
 
 
 async def claim(
@@ -47,7 +53,7 @@ async def claim(
     when = now or utcnow()
     picked = (
         select(Delivery.id)
-        .where(*_due(when))
+        .where(*_due(when, lease.owner))
         .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(limit)
     )
