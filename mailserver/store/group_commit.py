@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit
@@ -109,11 +110,16 @@ class GroupCommit:
 
 
 async def _run_one(session: AsyncSession, job: Job | None) -> tuple[bool, Any]:
-    """(True, result) or (False, the job's exception, its changes rolled back alone)."""
+    """(True, result) or (False, the job's exception, its changes rolled back alone).
+    A failure of the database itself (a full disk, a lost connection) fails the batch:
+    SQLite may have rolled back the whole transaction, not just the job's savepoint, and
+    `Database.write` turns it into StorageUnavailable for every caller."""
     if job is None:
         return True, None
     try:
         async with session.begin_nested():
             return True, await job(session)
+    except (OperationalError, InterfaceError):
+        raise
     except Exception as exc:
         return False, exc
