@@ -1,0 +1,57 @@
+"""What tests of a running `salus serve` (operator.start_node) share beside the operator:
+client TLS contexts trusting its CA, a password for the reading mailbox, messages from
+the sender of `operator.prepare_submission`, and `/metrics` as parsed samples."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from config.settings import load_settings
+from directory.admin.credentials import set_password
+from storage.database import Database
+from tests.integration.ops.operator import RECIPIENT, SENDER, metrics_text
+
+READER_PASSWORD = "Secretariat-Reads-2026!"
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def client_context(data_dir: Path) -> ssl.SSLContext:
+    """Trusts the operator's CA; the certificate names its hostname, not 127.0.0.1."""
+    ctx = ssl.create_default_context(cafile=str(data_dir / "ca" / "root.crt"))
+    ctx.check_hostname = False
+    return ctx
+
+
+async def reader_password(data_dir: Path) -> None:
+    """Give RECIPIENT a password, so that IMAP clients can read what was delivered."""
+    db = Database(load_settings(data_dir).database_url)
+    try:
+        async with db.write() as session:
+            await set_password(session, "test", RECIPIENT, READER_PASSWORD)
+    finally:
+        await db.dispose()
+
+
+def message(message_id: str, body: str = "result\r\n") -> str:
+    """A plain message from SENDER to RECIPIENT (Salus signs and encrypts it)."""
+    return (
+        f"From: {SENDER}\r\nTo: {RECIPIENT}\r\nSubject: report\r\n"
+        f"Message-ID: <{message_id}>\r\nDate: Sat, 28 Nov 2026 10:00:00 +0000\r\n\r\n{body}"
+    )
+
+
+def scrape(http_port: int) -> Samples:
+    """Every sample of `/metrics`, by name and sorted labels."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics_text(http_port))
+        for s in family.samples
+    }
+
+
+def sample(samples: Samples, name: str, **labels: str) -> float:
+    """One sample's value; a labelled counter never incremented is absent, so 0."""
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
