@@ -6,12 +6,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crypto.openpgp.armor import ArmorError, armor, armor_kind, dearmor
+from crypto.openpgp.armor import ArmorError, armor, armor_kind, crc24, dearmor
 
 
 @given(st.binary(max_size=2000))
 def test_round_trip(data: bytes) -> None:
     assert dearmor(armor("MESSAGE", data).encode(), "MESSAGE") == data
+
+
+def test_crc24_is_the_openpgp_checksum() -> None:
+    # The CRC-24/OPENPGP catalogue check value, and the footer `gpg --enarmor` writes.
+    assert crc24(b"123456789") == 0x21CF02
+    assert armor("MESSAGE", b"hello").splitlines()[-2] == "=R/WK"
 
 
 def test_headers_crlf_and_checksum_line_are_read() -> None:
