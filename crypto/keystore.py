@@ -304,16 +304,6 @@ async def export_p12(
     return pkcs12.build(entries, [issuing, root], passphrase)
 
 
-async def export_openpgp_secret(
-    session: AsyncSession, protector: KeyProtector, address: str, passphrase: str
-) -> str:
-    """The active OpenPGP secret key, passphrase-protected, for a mail client."""
-    row = await active(session, address)
-    if row is None:
-        raise NoUsableKey(normalise(address), "OpenPGP")
-    return openpgp.export_secret(_openpgp_secret(protector, row), passphrase)
-
-
 async def export_openpgp_secrets(
     session: AsyncSession, protector: KeyProtector, address: str, passphrase: str
 ) -> tuple[str, int]:

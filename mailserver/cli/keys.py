@@ -245,7 +245,7 @@ async def list_keys(address: str, as_json: bool, data_dir: Path) -> None:
     "--openpgp-secret",
     "pgp_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write an OpenPGP secret key.",
+    help="Write the OpenPGP secret keys (every generation).",
 )
 @click.option(
     "--passphrase-stdin", is_flag=True, required=True, help="Read the export passphrase from stdin."
@@ -259,7 +259,7 @@ async def export(
     passphrase_stdin: bool,
     data_dir: Path,
 ) -> None:
-    """Export the keys of ADDRESS for its owner's mail client (all S/MIME generations)."""
+    """Export the keys of ADDRESS for its owner's mail client (every generation)."""
     if (p12_file is None) == (pgp_file is None):
         fail("give exactly one of --p12 FILE or --openpgp-secret FILE")
     target = p12_file or pgp_file
@@ -277,10 +277,10 @@ async def export(
                     data = await keystore.export_p12(session, sealer, data_dir, address, passphrase)
                     count = len(await keystore.generations(session, address))
                 else:
-                    secret = await keystore.export_openpgp_secret(
+                    secret, count = await keystore.export_openpgp_secrets(
                         session, sealer, address, passphrase
                     )
-                    data, count = secret.encode("utf-8"), 1
+                    data = secret.encode("utf-8")
         except CryptoError as exc:
             await _refuse(ctx, "keys.export", address, str(exc))
         _write_private(target, data)

@@ -179,15 +179,15 @@ async def test_init_issue_renew_export_revoke_rotate(database_url: str, tmp_path
         check=False,
     )
     assert imported.returncode == 0, imported.stderr
-    assert (
-        keys[0]["openpgp_fingerprint"].encode()
-        in subprocess.run(
-            ["gpg", "--homedir", str(gnupg), "--batch", "--with-colons", "--list-secret-keys"],
-            capture_output=True,
-            timeout=60,
-            check=False,
-        ).stdout
-    )
+    secret_keys = subprocess.run(
+        ["gpg", "--homedir", str(gnupg), "--batch", "--with-colons", "--list-secret-keys"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    ).stdout
+    # Both generations: mail encrypted to the retired key stays readable.
+    for key in keys:
+        assert key["openpgp_fingerprint"].encode() in secret_keys
 
     _, out, _ = await salus("keys", "revoke", "alice@salus.test", *d)
     crl = x509.load_pem_x509_crl((ca_dir / "crl.pem").read_bytes())

@@ -203,13 +203,9 @@ async def test_p12_export_has_all_generations(db: Database, setup: Setup) -> Non
         data = await keystore.export_p12(
             session, setup.sealer, setup.data_dir, "alice@salus.test", "pass phrase"
         )
-        armored = await keystore.export_openpgp_secret(
-            session, setup.sealer, "alice@salus.test", "pass phrase"
-        )
     loaded = crypto_pkcs12.load_pkcs12(data, b"pass phrase")
     assert loaded.cert is not None and loaded.cert.certificate == setup.second.cert
     assert setup.first.cert in {c.certificate for c in loaded.additional_certs}
-    assert "PRIVATE KEY BLOCK" in armored
 
 
 async def test_openpgp_export_of_every_generation(db: Database, setup: Setup) -> None:
