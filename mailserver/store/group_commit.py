@@ -1,11 +1,12 @@
-"""Group commit for the small writes of many sessions (audit entries of reads, implicit
-\\Seen, flag changes), with the audit entries of a whole batch appended at once.
+"""Group commit for the writes of many sessions (audit entries of reads, implicit \\Seen,
+flag changes, APPEND), with the audit entries of a whole batch appended at once.
 
 On SQLite every write transaction ends in an fsync and there is one writer: IMAP
 sessions reading mail each need a small write (the audit entry of a body fetch), and
 one fsync apiece would cap the whole server at the disk's fsync rate. Jobs that arrive
 while a commit is running wait for the next one and share it: each job runs in its own
-SAVEPOINT (its failure undoes only its own changes and is raised to its caller only),
+SAVEPOINT (its failure undoes only its own changes and is raised to its caller only;
+a job alone in its batch needs none: its failure rolls the transaction back),
 and every caller returns after the shared commit, so what it wrote is durable before it
 answers its client. Audit events given with a job are appended, in one go for the batch,
 only when their job succeeded. On PostgreSQL, which has concurrent writers, each job simply runs
@@ -84,7 +85,10 @@ class GroupCommit:
             async with self._db.write() as session:
                 events: list[AuditEvent] = []
                 for pending in batch:
-                    ok, value = await _run_one(session, pending.job)
+                    if len(batch) == 1:  # alone: its failure may undo the whole transaction
+                        ok, value = True, await _run(session, pending.job)
+                    else:
+                        ok, value = await _run_one(session, pending.job)
                     outcomes.append((pending.future, ok, value))
                     if ok:
                         events.extend(pending.events)
@@ -107,6 +111,10 @@ class GroupCommit:
         if self._worker is not None:
             with contextlib.suppress(Exception):
                 await self._worker
+
+
+async def _run(session: AsyncSession, job: Job | None) -> Any:
+    return None if job is None else await job(session)
 
 
 async def _run_one(session: AsyncSession, job: Job | None) -> tuple[bool, Any]:

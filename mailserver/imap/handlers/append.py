@@ -18,8 +18,9 @@ from mailserver.store.flags import FlagError
 async def append(cmd: commands.Append, session: Session, state: State) -> Outcome:
     target = (await session.namespace(principal_of(state))).resolve(cmd.mailbox)
     try:
-        async with session.ctx.db.write() as db_session:
-            stored = await deliver(
+        # Committed with the other sessions' small writes (group commit) before OK.
+        stored = await session.ctx.writes.run(
+            lambda db_session: deliver(
                 db_session,
                 session.ctx.at_rest,
                 target.mailbox.id,
@@ -28,6 +29,7 @@ async def append(cmd: commands.Append, session: Session, state: State) -> Outcom
                 flags=cmd.flags,
                 internal_date=cmd.date,
             )
+        )
     except FlagError as exc:
         raise flag_failure(exc) from exc
     except StoreError as exc:

@@ -58,3 +58,31 @@ async def test_jobs_commit_and_failures_stay_alone(db: Database) -> None:
         assert commits < 20  # shared commits
     else:
         assert commits == 21  # one transaction each
+
+
+async def test_a_job_alone_in_its_batch_fails_alone(db: Database) -> None:
+    # Without others to share its commit the job runs without a SAVEPOINT: its failure
+    # rolls back the transaction, its events are not appended, its caller gets its error.
+    await audit.record(db, AuditEvent("t", "test.setup", "-", "ok"))
+    writes = GroupCommit(db)
+
+    async def bad(session: AsyncSession) -> None:
+        await audit.append(session, AuditEvent("t", "test.write", "bad", "ok"))
+        raise ValueError("this job fails")
+
+    async def good(session: AsyncSession) -> str:
+        await audit.append(session, AuditEvent("t", "test.write", "good", "ok"))
+        return "done"
+
+    events = [AuditEvent("t", "test.event", "bad", "ok")]
+    try:
+        await writes.run(bad, events=events)
+    except ValueError as exc:
+        assert str(exc) == "this job fails"
+    else:
+        raise AssertionError("the failing job's error was not raised")
+    assert await _entries(db) == 1
+    assert await writes.run(good) == "done"
+    await writes.close()
+    assert await _entries(db) == 2
+    assert await audit.verify(db) == 2
