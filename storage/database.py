@@ -4,7 +4,12 @@ SQLite is a single-writer database: writes go through one connection with `BEGIN
 IMMEDIATE`, serialised in-process by a lock and across processes by `busy_timeout`, so a
 writer never meets "database is locked" halfway through a transaction (PITFALLS "SQLite as
 a queue"). WAL lets readers run beside it; `synchronous=FULL` makes a commit durable before
-it returns, which is what a 250 promises. PostgreSQL uses one pooled engine for both.
+it returns, which is what a 250 promises. The write connection runs its statements on the
+event loop and only COMMIT (and a BEGIN that must wait) in its own thread
+(`storage.sqlite_writer`): a write transaction holds the writer for one thread hop, not
+one per statement. Writers take turns first come, first served, except that a client's
+commit (`urgent`) goes before the background writers queued with it.
+PostgreSQL uses one pooled engine for both.
 
 Driver failures that mean "try again later" (database down, disk full, lock timeout) are
 mapped to `StorageUnavailable` at this boundary.
@@ -28,30 +33,70 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from storage.errors import StorageUnavailable
+from storage.sqlite_writer import WriterConnection, sqlite_path
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON")
 _UNAVAILABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
 
 
-def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
+def _sqlite_engine(url: str, *, begin: str, pool_size: int, writer: bool = False) -> AsyncEngine:
+    if writer:
+        path, uri = sqlite_path(url)
+        engine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=0,
+            async_creator=lambda: WriterConnection.open(
+                path, pragmas=_PRAGMAS, uri=uri, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS
+            ),
+        )
+    else:
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
 
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control away from the driver: we emit BEGIN ourselves.
-        dbapi_connection.isolation_level = None
-        cur = dbapi_connection.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cur.close()
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Take transaction control away from the driver: we emit BEGIN ourselves.
+            dbapi_connection.isolation_level = None
+            cur = dbapi_connection.cursor()
+            for pragma in (*_PRAGMAS, f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"):
+                cur.execute(pragma)
+            cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql(begin)
 
     return engine
+
+
+class _WriterTurn:
+    """Whose turn it is to write on SQLite: first come, first served, except that a writer
+    whose turn comes while urgent writers (a client waiting for its 250) are queued lets
+    them go first, once, and then queues behind them: nothing starves, and a submission's
+    commit never waits for more than the transaction already running."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._urgent = 0
+
+    @asynccontextmanager
+    async def take(self, *, urgent: bool) -> AsyncIterator[None]:
+        if urgent:
+            self._urgent += 1
+            try:
+                await self._lock.acquire()
+            finally:
+                self._urgent -= 1
+        else:
+            await self._lock.acquire()
+            if self._urgent:
+                self._lock.release()  # wakes the first waiter; this writer queues last
+                await self._lock.acquire()
+        try:
+            yield
+        finally:
+            self._lock.release()
 
 
 class Database:
@@ -61,7 +106,9 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            self.engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
+            self.engine = _sqlite_engine(
+                url, begin="BEGIN IMMEDIATE", pool_size=1, writer=True
+            )
             self._read_engine = _sqlite_engine(url, begin="BEGIN", pool_size=pool_size)
         else:
             self.engine = create_async_engine(
@@ -70,17 +117,19 @@ class Database:
             self._read_engine = self.engine
         self._write_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._writer = _WriterTurn() if self.is_sqlite else None
 
     @property
     def is_postgres(self) -> bool:
         return not self.is_sqlite
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session in one write transaction, committed when the block exits cleanly."""
-        lock = self._write_lock or contextlib.nullcontext()
-        async with lock, self._transaction(self._write_sessions) as session:
+    async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session in one write transaction, committed when the block exits cleanly.
+        `urgent`: a client is waiting for this commit (on SQLite it goes before the
+        background writers queued with it)."""
+        turn = self._writer.take(urgent=urgent) if self._writer else contextlib.nullcontext()
+        async with turn, self._transaction(self._write_sessions) as session:
             yield session
 
     @asynccontextmanager
@@ -91,6 +140,10 @@ class Database:
                 yield session
         except _UNAVAILABLE as exc:
             raise StorageUnavailable(_describe(exc)) from exc
+        except DBAPIError as exc:  # the connection was lost in the middle of a read
+            if exc.connection_invalidated:
+                raise StorageUnavailable(_describe(exc)) from exc
+            raise
 
     @asynccontextmanager
     async def _transaction(
