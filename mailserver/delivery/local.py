@@ -22,6 +22,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.logging import Event, get_logger
@@ -78,10 +79,7 @@ class Deliverer:
             if prepared is None:
                 prepared = await plaintexts(self.runtime, [delivery_id])
             async with self.db.write() as session:
-                row = await outcome.locked_pending(session, self.db, delivery_id, self.owner)
-                if row is None:
-                    return None
-                target = await self._store(session, row, now, prepared)
+                (done,) = await self._deliver_rows(session, [delivery_id], now, prepared)
         except QuotaExceeded:
             return await self._failed(delivery_id, QUOTA_REPLY, permanent=True)
         except Undeliverable as exc:
@@ -92,7 +90,9 @@ class Deliverer:
         except Exception:
             log.exception(Event.DELIVERY_FAILED, delivery_id=str(delivery_id))
             return await self._failed(delivery_id, RETRY_REPLY, permanent=False)
-        self._delivered(row, target)
+        if done is None:
+            return None
+        self._delivered(*done)
         return "delivered"
 
     async def attempt_batch(self, ids: Sequence[int]) -> list[str | None]:
@@ -107,17 +107,10 @@ class Deliverer:
             return [outcomes[i] for i in ids]
         if len(ids) < 2:
             return [await self.attempt(i) for i in ids]
-        now = utcnow()
-        done: list[tuple[Delivery, MailboxRef] | None] = []
         try:
             prepared = await plaintexts(self.runtime, ids)
             async with self.db.write() as session:
-                for delivery_id in ids:
-                    row = await outcome.locked_pending(session, self.db, delivery_id, self.owner)
-                    if row is None:
-                        done.append(None)
-                        continue
-                    done.append((row, await self._store(session, row, now, prepared)))
+                done = await self._deliver_rows(session, ids, utcnow(), prepared)
         except Exception:  # any failure: retry row by row, which reports it
             return [await self.attempt(i) for i in ids]
         for item in done:
@@ -125,21 +118,51 @@ class Deliverer:
                 self._delivered(*item)
         return [None if item is None else "delivered" for item in done]
 
+    async def _deliver_rows(
+        self, session: AsyncSession, ids: Sequence[int], now: dt.datetime, prepared: Prepared
+    ) -> list[tuple[Delivery, MailboxRef] | None]:
+        """Store the message of each row still ours (None for the others) and mark those
+        rows delivered. The rows, their queued messages and the contents are each read in
+        one statement, and the outcomes and audit entries written once for the batch."""
+        rows = await outcome.locked_pending_many(session, self.db, ids, self.owner)
+        loaded = await _preload(session, list(rows.values()), prepared)  # noqa: F841 - kept alive
+        mailboxes: dict[str, MailboxRef] = {}
+        done: list[tuple[Delivery, MailboxRef] | None] = []
+        replies: list[tuple[Delivery, str]] = []
+        for delivery_id in ids:
+            row = rows.get(delivery_id)
+            if row is None:
+                done.append(None)
+                continue
+            target, reply = await self._store(session, row, now, prepared, mailboxes)
+            done.append((row, target))
+            replies.append((row, reply))
+        await outcome.delivered_many(session, replies, now)
+        # Last: on PostgreSQL the audit head stays locked from here to the commit.
+        await audit.append(
+            session, *(_event(row, "delivery.delivered", "delivered", reply) for row, reply in replies)
+        )
+        return done
+
     async def _store(
-        self, session: AsyncSession, row: Delivery, now: dt.datetime, prepared: Prepared
-    ) -> MailboxRef:
-        """Store the row's message in its recipient's INBOX and mark the row delivered."""
-        target = await _local_mailbox(session, row.recipient)
+        self,
+        session: AsyncSession,
+        row: Delivery,
+        now: dt.datetime,
+        prepared: Prepared,
+        mailboxes: dict[str, MailboxRef],
+    ) -> tuple[MailboxRef, str]:
+        """Store the row's message in its recipient's INBOX; return the mailbox and the
+        reply to record. `mailboxes`: the recipients already looked up in this batch."""
+        target = mailboxes.get(row.recipient) or await _local_mailbox(session, row.recipient)
+        mailboxes[row.recipient] = target
         ready = prepared.get(row.id)
         if isinstance(ready, NotDecrypted):
             raise Undeliverable(ready.reply)
         content = ready if ready is not None else await _content(session, self.runtime, row)
         stored = await deliver(session, self.runtime.at_rest, target.id, content)
         await queue_mdn(session, self.runtime, row, content, now)
-        reply = f"250 2.0.0 stored in INBOX as UID {stored.uid}"
-        await outcome.delivered(session, row, reply, now)
-        await audit.append(session, _event(row, "delivery.delivered", "delivered", reply))
-        return target
+        return target, f"250 2.0.0 stored in INBOX as UID {stored.uid}"
 
     def _delivered(self, row: Delivery, target: MailboxRef) -> None:
         """After the commit: wake the mailbox's IDLE watchers."""
@@ -216,6 +239,26 @@ class Deliverer:
         log.info(Event.DELIVERY_DEFERRED, queue_id=row.queue_id, delivery_id=str(row.id),
                  retry_in=int((retry_at - now).total_seconds()))
         return "deferred"
+
+
+async def _preload(
+    session: AsyncSession, rows: Sequence[Delivery], prepared: Prepared
+) -> list[object]:
+    """Read the rows' queued messages, and the contents they deliver as queued, into the
+    session in one statement each: the per-row `session.get`s (`_content`, `queue_mdn`)
+    then find them in its identity map. The caller keeps the list (the map is weak)."""
+    if not rows:
+        return []
+    loaded: list[object] = list(
+        (await session.execute(
+            select(QueuedMessage).where(QueuedMessage.id.in_({r.queue_id for r in rows}))
+        )).scalars()
+    )
+    wanted = {r.content_id for r in rows if r.id not in prepared}
+    if wanted:
+        query = select(QueuedContent).where(QueuedContent.id.in_(wanted))
+        loaded += (await session.execute(query)).scalars()
+    return loaded
 
 
 async def _content(session: AsyncSession, runtime: Runtime, row: Delivery) -> bytes:

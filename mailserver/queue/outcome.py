@@ -3,14 +3,17 @@
 Each function moves one row and leaves one trace event; the final ones (`delivered`,
 `bounced`) also set `final_at` and drop the sealed content once no pending row of the
 same content needs it. A row already final is never moved again: callers lock it first
-(`locked_pending`), so each recipient gets exactly one final outcome.
+(`locked_pending`, or `locked_pending_many` for a batch), so each recipient gets exactly one
+final outcome. `delivered_many` records a batch with one flush and one content release,
+not three statements per row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.queue.models import PENDING, Delivery, DeliveryStatus, QueuedContent, QueueEvent
@@ -28,6 +31,21 @@ async def locked_pending(
     if db.is_postgres:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def locked_pending_many(
+    session: AsyncSession, db: Database, delivery_ids: Sequence[int], owner: str
+) -> dict[int, Delivery]:
+    """`locked_pending` for several rows in one statement: those still pending and leased
+    to `owner`, by id (the others are missing)."""
+    query = select(Delivery).where(
+        Delivery.id.in_(list(delivery_ids)),
+        Delivery.status.in_(PENDING),
+        Delivery.lease_owner == owner,
+    )
+    if db.is_postgres:
+        query = query.with_for_update()
+    return {row.id: row for row in (await session.execute(query)).scalars()}
 
 
 def _event(row: Delivery, now: dt.datetime, event: str, detail: str) -> QueueEvent:
@@ -61,26 +79,60 @@ async def deferred(
     await session.flush()
 
 
+async def delivered_many(
+    session: AsyncSession, done: Sequence[tuple[Delivery, str]], now: dt.datetime
+) -> None:
+    """`delivered` for each (row, detail): one flush of the rows, one insert of the events."""
+    if not done:
+        return
+    status = DeliveryStatus.DELIVERED
+    events = [_moved(row, status, detail, now) for row, detail in done]
+    await session.flush()
+    await session.execute(insert(QueueEvent), [_event_row(event) for event in events])
+    await _release(session, {row.content_id for row, _ in done})
+
+
 async def _final(
     session: AsyncSession, row: Delivery, status: DeliveryStatus, detail: str, now: dt.datetime
 ) -> None:
+    _finish(session, row, status, detail, now)
+    await session.flush()
+    await _release(session, [row.content_id])
+
+
+def _finish(
+    session: AsyncSession, row: Delivery, status: DeliveryStatus, detail: str, now: dt.datetime
+) -> None:
+    session.add(_moved(row, status, detail, now))
+
+
+def _moved(row: Delivery, status: DeliveryStatus, detail: str, now: dt.datetime) -> QueueEvent:
+    """Mark `row` final; return its trace event (not yet in the session)."""
     row.status = status.value
     row.attempts += 1
     row.last_reply = detail[:1000]
     row.final_at = now
     row.lease_owner = None
     row.lease_until = None
-    session.add(_event(row, now, status.value, detail))
-    await session.flush()
-    still_needed = await session.scalar(
-        select(Delivery.id)
-        .where(Delivery.content_id == row.content_id, Delivery.status.in_(PENDING))
-        .limit(1)
+    return _event(row, now, status.value, detail)
+
+
+def _event_row(event: QueueEvent) -> dict[str, object]:
+    return {"queue_id": event.queue_id, "delivery_id": event.delivery_id, "at": event.at,
+            "event": event.event, "detail": event.detail}
+
+
+async def _release(session: AsyncSession, content_ids: Iterable[str]) -> None:
+    """Drop the sealed contents that no pending row needs any more (after the flush)."""
+    ids = list(content_ids)
+    if not ids:
+        return
+    still_needed = exists().where(
+        Delivery.content_id == QueuedContent.id, Delivery.status.in_(PENDING)
     )
-    if still_needed is None:
-        await session.execute(
-            update(QueuedContent)
-            .where(QueuedContent.id == row.content_id)
-            .values(sealed=None)
-            .execution_options(synchronize_session=False)
-        )
+    await session.execute(
+        update(QueuedContent)
+        .where(QueuedContent.id.in_(ids), QueuedContent.sealed.is_not(None), ~still_needed)
+        .values(sealed=None)
+        .execution_options(synchronize_session=False)
+    )
