@@ -26,12 +26,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.utils import format_datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.logging import Event, get_logger
 from config.settings import Settings, SmtpSettings
 from crypto import keystore
 from crypto.errors import CryptoError
+from crypto.models import KeyStatus, MailboxKey
 from directory import repository
 from directory.repository import MailboxRef
 from gateway import integration, protect
@@ -73,9 +75,16 @@ async def check_sender(
 
 
 async def _key_usable(session: AsyncSession, address: str) -> bool:
-    """The mailbox has an active key generation that has not expired."""
-    key = await keystore.active(session, address)
-    return key is not None and key.not_after > utcnow()
+    """The mailbox has an active key generation that has not expired. Only its expiry
+    is read: loading the whole generation (certificate, sealed keys) at each MAIL and
+    RCPT cost more than the query (DATA reads the keys it uses)."""
+    not_after = await session.scalar(
+        select(MailboxKey.not_after).where(
+            MailboxKey.address == keystore.normalise(address),
+            MailboxKey.status == KeyStatus.ACTIVE.value,
+        )
+    )
+    return not_after is not None and not_after > utcnow()
 
 
 @dataclass(frozen=True, slots=True)
