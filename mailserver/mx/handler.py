@@ -166,6 +166,16 @@ class MxHandler:
             return refused.reply()
         return await self._queue(server, envelope, received.content, checked, facts)
 
+    async def handle_exception(self, error: Exception) -> str:
+        """A hook that failed. Without this method aiosmtpd answers `500 Error: (class)
+        text`: a permanent refusal that makes the peer bounce the message, with our
+        internals in it."""
+        if isinstance(error, StorageUnavailable):  # an outage: the peer retries later
+            log.warning(Event.STORAGE_UNAVAILABLE, operation="mx command")
+            return replies.STORAGE_UNAVAILABLE
+        log.exception(Event.SMTP_COMMAND_REFUSED, listener="mx", reason="internal error")
+        return replies.LOCAL_ERROR
+
     async def _queue(
         self,
         server: MxProtocol,

@@ -182,9 +182,10 @@ class SubmissionHandler(SaslMechanisms):
         return replies.QUEUED.format(queue_id=queue_id)
 
     async def handle_exception(self, error: Exception) -> str:
-        log.exception(Event.SMTP_COMMAND_REFUSED, reason="internal error")
-        if isinstance(error, StorageUnavailable):
+        if isinstance(error, StorageUnavailable):  # an outage, not a fault of ours
+            log.warning(Event.STORAGE_UNAVAILABLE, operation="smtp command")
             return replies.STORAGE_UNAVAILABLE
+        log.exception(Event.SMTP_COMMAND_REFUSED, reason="internal error")
         return replies.LOCAL_ERROR
 
     # ---- helpers ------------------------------------------------------------------
