@@ -1,16 +1,21 @@
 """What tests of a running `salus serve` (operator.start_node) share beside the operator:
 client TLS contexts trusting its CA, a password for the reading mailbox, messages from
-the sender of `operator.prepare_submission`, and `/metrics` as parsed samples."""
+the sender of `operator.prepare_submission`, `/metrics` as parsed samples, the events it
+logged, and the moment a delivery worker has claimed a message (read from the database)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import ssl
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from config.settings import load_settings
 from directory.admin.credentials import set_password
+from mailserver.queue.models import Delivery, QueuedMessage
 from storage.database import Database
 from tests.integration.ops.operator import RECIPIENT, SENDER, metrics_text
 
@@ -55,3 +60,24 @@ def scrape(http_port: int) -> Samples:
 def sample(samples: Samples, name: str, **labels: str) -> float:
     """One sample's value; a labelled counter never incremented is absent, so 0."""
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def until_claimed(db: Database, message_id: str, *, within: float = 30) -> None:
+    """Wait until a delivery worker has leased the row of the message `message_id`."""
+    query = (
+        select(Delivery.lease_owner)
+        .join(QueuedMessage, QueuedMessage.id == Delivery.queue_id)
+        .where(QueuedMessage.message_id == message_id)
+    )
+    async with asyncio.timeout(within):
+        while True:
+            async with db.read() as session:
+                if await session.scalar(query):
+                    return
+            await asyncio.sleep(0.01)
+
+
+def faults(stderr: bytes) -> list[dict[str, object]]:
+    """The events `salus serve` logged (JSON lines on stderr) at level error or critical."""
+    events = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
+    return [e for e in events if e.get("level") in ("error", "critical")]

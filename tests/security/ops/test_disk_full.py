@@ -24,18 +24,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from config.settings import load_settings
-from mailserver.queue.models import Delivery, QueuedMessage
 from storage.database import Database
 from tests.integration.ops.mail_clients import (
     READER_PASSWORD,
     client_context,
+    faults,
     message,
     reader_password,
     sample,
     scrape,
+    until_claimed,
 )
 from tests.integration.ops.operator import (
     PASSWORD,
@@ -106,21 +106,10 @@ def _data_refused(client: smtplib.SMTP, message_id: str) -> tuple[int, str]:
     return refused.value.smtp_code, refused.value.smtp_error.decode()
 
 
-async def _until_claimed(data_dir: Path, message_id: str) -> None:
-    """Until a delivery worker has leased the message's row (reads need no free space)."""
-    db = Database(load_settings(data_dir).database_url)
-    query = (
-        select(Delivery.lease_owner)
-        .join(QueuedMessage, QueuedMessage.id == Delivery.queue_id)
-        .where(QueuedMessage.message_id == message_id)
-    )
+async def _until_claimed_here(data_dir: Path, message_id: str) -> None:
+    db = Database(load_settings(data_dir).database_url)  # reads need no free space
     try:
-        async with asyncio.timeout(30):
-            while True:
-                async with db.read() as session:
-                    if await session.scalar(query):
-                        return
-                await asyncio.sleep(0.01)
+        await until_claimed(db, message_id)
     finally:
         await db.dispose()
 
@@ -164,7 +153,7 @@ async def test_full_disk_gives_temporary_failures_and_recovers_without_restart(
 
         await asyncio.to_thread(_fill, filler, LEFT_FOR_THE_BIG_ONE)
         await asyncio.to_thread(smtp.sendmail, SENDER, [RECIPIENT], _big("big@salus.test"))
-        await _until_claimed(data_dir, "big@salus.test")
+        await _until_claimed_here(data_dir, "big@salus.test")
         await asyncio.to_thread(_fill, filler)  # and now nothing is left
         full_since = asyncio.get_running_loop().time()
         code, reply = await asyncio.to_thread(_data_refused, smtp, "during@salus.test")
@@ -194,6 +183,7 @@ async def test_full_disk_gives_temporary_failures_and_recovers_without_restart(
         f"full for {recovery - full_since:.1f} s; queue drained {drained:.2f} s after space came back"
     )
     assert process.returncode == 0, stderr.decode()[-2000:]
+    assert faults(stderr) == []  # a full disk is an outage, logged as such, not a fault
     assert (code, reply.split(" ", 1)[0]) == (452, "4.3.1"), reply
     assert appended[0] == "NO" and b"UNAVAILABLE" in appended[1][0], appended
     # The big message answered 250 waits in the queue, undelivered but not lost.
