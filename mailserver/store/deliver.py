@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.at_rest import AtRestCipher
@@ -33,6 +33,25 @@ _MAILBOXES = cast(Table, StoreMailbox.__table__)
 _FOLDERS = cast(Table, Folder.__table__)
 _BLOBS = cast(Table, Blob.__table__)
 _MESSAGES = cast(Table, Message.__table__)
+# Built once: constructing a statement and its cache key cost more than executing it.
+_DIRECTORY = select(Mailbox.quota, Mailbox.local).where(Mailbox.id == bindparam("b_mailbox"))
+_COUNT_USAGE = (
+    update(_MAILBOXES)
+    .where(_MAILBOXES.c.mailbox_id == bindparam("b_mailbox"))
+    .values(used_bytes=_MAILBOXES.c.used_bytes + bindparam("b_size"))
+    .returning(_MAILBOXES.c.used_bytes)
+)
+_COUNT_USAGE_WITHIN_QUOTA = _COUNT_USAGE.where(
+    _MAILBOXES.c.used_bytes + bindparam("b_size") <= bindparam("b_quota")
+)
+_NEXT_UID = (
+    update(_FOLDERS)
+    .where(_FOLDERS.c.mailbox_id == bindparam("b_mailbox"), _FOLDERS.c.name == bindparam("b_name"))
+    .values(uidnext=_FOLDERS.c.uidnext + 1, highestmodseq=_FOLDERS.c.highestmodseq + 1)
+    .returning(_FOLDERS.c.id, _FOLDERS.c.uidnext, _FOLDERS.c.highestmodseq, _FOLDERS.c.uidvalidity)
+)
+_INSERT_BLOB = insert(_BLOBS)
+_INSERT_MESSAGE = insert(_MESSAGES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,19 +88,18 @@ async def deliver(
         return await _deliver_locked(
             session, mailbox_id, name, blob, flags=parsed_flags, internal_date=date
         )
-    await session.execute(insert(_BLOBS).values(**_blob_values(mailbox_id, blob)))
-    await session.execute(
-        insert(_MESSAGES).values(
-            folder_id=slot.folder_id,
-            uid=slot.uid,
-            blob_id=blob.id,
-            size=blob.size,
-            internal_date=date,
-            system_flags=parsed_flags.system,
-            keywords=parsed_flags.keywords_text,
-            modseq=slot.modseq,
-        )
-    )
+    await session.execute(_INSERT_BLOB, _blob_values(mailbox_id, blob))
+    row = {
+        "folder_id": slot.folder_id,
+        "uid": slot.uid,
+        "blob_id": blob.id,
+        "size": blob.size,
+        "internal_date": date,
+        "system_flags": parsed_flags.system,
+        "keywords": parsed_flags.keywords_text,
+        "modseq": slot.modseq,
+    }
+    await session.execute(_INSERT_MESSAGE, row)
     return StoredMessage(slot.folder_id, slot.uid, blob.size, slot.uidvalidity)
 
 
@@ -133,28 +151,15 @@ async def _reserve(session: AsyncSession, mailbox_id: int, name: str, size: int)
     """Count `size` in the mailbox's usage and take the folder's next UID, in two UPDATEs
     that lock the rows in the documented order (mailboxes.py); None when the mailbox has
     no store row yet or the message would exceed the quota (nothing written then)."""
-    directory = (
-        await session.execute(select(Mailbox.quota, Mailbox.local).where(Mailbox.id == mailbox_id))
-    ).one_or_none()
+    directory = (await session.execute(_DIRECTORY, {"b_mailbox": mailbox_id})).one_or_none()
     if directory is None or not directory.local:
         raise MailboxUnavailable(f"mailbox {mailbox_id} is not a local mailbox")
-    usage = update(_MAILBOXES).where(_MAILBOXES.c.mailbox_id == mailbox_id)
-    if directory.quota is not None:
-        usage = usage.where(_MAILBOXES.c.used_bytes + size <= directory.quota)
-    counted = await session.execute(
-        usage.values(used_bytes=_MAILBOXES.c.used_bytes + size).returning(_MAILBOXES.c.used_bytes)
-    )
-    if counted.one_or_none() is None:
+    params = {"b_mailbox": mailbox_id, "b_size": size, "b_quota": directory.quota}
+    usage = _COUNT_USAGE if directory.quota is None else _COUNT_USAGE_WITHIN_QUOTA
+    if (await session.execute(usage, params)).one_or_none() is None:
         return None
     row = (
-        await session.execute(
-            update(_FOLDERS)
-            .where(_FOLDERS.c.mailbox_id == mailbox_id, _FOLDERS.c.name == name)
-            .values(uidnext=_FOLDERS.c.uidnext + 1, highestmodseq=_FOLDERS.c.highestmodseq + 1)
-            .returning(
-                _FOLDERS.c.id, _FOLDERS.c.uidnext, _FOLDERS.c.highestmodseq, _FOLDERS.c.uidvalidity
-            )
-        )
+        await session.execute(_NEXT_UID, {"b_mailbox": mailbox_id, "b_name": name})
     ).one_or_none()
     if row is None:
         raise FolderNotFound(f"no folder named {name}")

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import audit
+from mailserver.store import audit_rows
 from storage.audit import AuditEvent
 from storage.database import Database
 
@@ -55,7 +55,7 @@ class GroupCommit:
         if not self._db.is_sqlite:
             async with self._db.write() as session:
                 value = await job(session)
-                await audit.append(session, *events)
+                await audit_rows.append(session, events)
                 return value
         queued: T = await self._queued(job, events)
         return queued
@@ -63,7 +63,8 @@ class GroupCommit:
     async def record(self, *events: AuditEvent) -> None:
         """Append audit events; return once committed."""
         if not self._db.is_sqlite:
-            await audit.record(self._db, *events)
+            async with self._db.write() as session:
+                await audit_rows.append(session, events)
             return
         await self._queued(None, events)
 
@@ -92,7 +93,7 @@ class GroupCommit:
                     outcomes.append((pending.future, ok, value))
                     if ok:
                         events.extend(pending.events)
-                await audit.append(session, *events)
+                await audit_rows.append(session, events)
         except Exception as exc:  # the commit itself failed: nobody's write is durable
             for pending in batch:
                 if not pending.future.done():
