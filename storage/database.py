@@ -7,8 +7,8 @@ a queue"). WAL lets readers run beside it; `synchronous=FULL` makes a commit dur
 it returns, which is what a 250 promises. The write connection runs its statements on the
 event loop and only COMMIT (and a BEGIN that must wait) in its own thread
 (`storage.sqlite_writer`): a write transaction holds the writer for one thread hop, not
-one per statement. Writers take turns first come, first served, except that a client's
-commit (`urgent`) goes before the background writers queued with it.
+one per statement. Writers take turns first come, first served, except that a background
+writer (delivery) lets the others queued with it go first, once.
 PostgreSQL uses one pooled engine for both.
 
 Driver failures that mean "try again later" (database down, disk full, lock timeout) are
@@ -71,26 +71,28 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int, writer: bool = False
 
 
 class _WriterTurn:
-    """Whose turn it is to write on SQLite: first come, first served, except that a writer
-    whose turn comes while urgent writers (a client waiting for its 250) are queued lets
-    them go first, once, and then queues behind them: nothing starves, and a submission's
-    commit never waits for more than the transaction already running."""
+    """Whose turn it is to write on SQLite: first come, first served, except that a
+    background writer whose turn comes while other writers are queued lets them go first,
+    once, and then queues behind them. Nothing starves, a submission's commit (a client
+    waiting for its 250) never waits behind more than the delivery transaction already
+    running, and the other writers keep their order (buffered audit entries before the
+    commit that follows them)."""
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
-        self._urgent = 0
+        self._waiting = 0  # writers other than background ones waiting for their turn
 
     @asynccontextmanager
-    async def take(self, *, urgent: bool) -> AsyncIterator[None]:
-        if urgent:
-            self._urgent += 1
+    async def take(self, *, background: bool) -> AsyncIterator[None]:
+        if not background:
+            self._waiting += 1
             try:
                 await self._lock.acquire()
             finally:
-                self._urgent -= 1
+                self._waiting -= 1
         else:
             await self._lock.acquire()
-            if self._urgent:
+            if self._waiting:
                 self._lock.release()  # wakes the first waiter; this writer queues last
                 await self._lock.acquire()
         try:
@@ -124,11 +126,12 @@ class Database:
         return not self.is_sqlite
 
     @asynccontextmanager
-    async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+    async def write(self, *, background: bool = False) -> AsyncIterator[AsyncSession]:
         """A session in one write transaction, committed when the block exits cleanly.
-        `urgent`: a client is waiting for this commit (on SQLite it goes before the
-        background writers queued with it)."""
-        turn = self._writer.take(urgent=urgent) if self._writer else contextlib.nullcontext()
+        `background`: no client waits for it (delivery); on SQLite the writers queued
+        with it go first."""
+        take = self._writer.take(background=background) if self._writer else None
+        turn = take or contextlib.nullcontext()
         async with turn, self._transaction(self._write_sessions) as session:
             yield session
 

@@ -3,7 +3,8 @@
 The row is re-read under lock and must still be pending and leased to this worker; the
 message is stored in the recipient's INBOX and the row marked delivered in the same
 transaction, so a crash at any instant leaves either both or neither (exactly once). The
-mailbox's IDLE watchers are woken after the commit.
+mailbox's IDLE watchers are woken after the commit. These transactions are background ones
+(`Database.write`): on SQLite the submissions' commits queued with them go first.
 
 Server-decrypt mailboxes receive the message decrypted and verified (`server_decrypt`,
 done in the crypto pool before the delivering transaction opens); client-decrypt ones the
@@ -78,7 +79,7 @@ class Deliverer:
         try:
             if prepared is None:
                 prepared = await plaintexts(self.runtime, [delivery_id])
-            async with self.db.write() as session:
+            async with self.db.write(background=True) as session:
                 (done,) = await self._deliver_rows(session, [delivery_id], now, prepared)
         except QuotaExceeded:
             return await self._failed(delivery_id, QUOTA_REPLY, permanent=True)
@@ -109,7 +110,7 @@ class Deliverer:
             return [await self.attempt(i) for i in ids]
         try:
             prepared = await plaintexts(self.runtime, ids)
-            async with self.db.write() as session:
+            async with self.db.write(background=True) as session:
                 done = await self._deliver_rows(session, ids, utcnow(), prepared)
         except Exception:  # any failure: retry row by row, which reports it
             return [await self.attempt(i) for i in ids]
@@ -174,7 +175,7 @@ class Deliverer:
         now = utcnow()
         settings = self.runtime.settings
         try:
-            async with self.db.write() as session:
+            async with self.db.write(background=True) as session:
                 row = await outcome.locked_pending(session, self.db, delivery_id, self.owner)
                 message = None if row is None else await session.get(QueuedMessage, row.queue_id)
                 if row is None or message is None:

@@ -66,7 +66,7 @@ async def claim(
         .returning(Delivery.id, Delivery.next_attempt_at)
         .execution_options(synchronize_session=False)
     )
-    async with db.write() as session:
+    async with db.write(background=True) as session:
         rows = (await session.execute(statement)).all()
     return [row.id for row in sorted(rows, key=lambda r: (r.next_attempt_at, r.id))]
 

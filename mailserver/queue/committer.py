@@ -8,9 +8,8 @@ is retried one submission at a time, so one bad submission never fails the other
 
 The commit runs in the committer's task, not the session's: a client that disconnects
 cancels its wait, never a transaction halfway through its commit (its message may then
-be queued without a 250: a duplicate at worst, RFC 5321 §6.1, never a loss). Its
-transactions are urgent (`Database.write`): on SQLite they go before the delivery
-workers' when both are waiting.
+be queued without a 250: a duplicate at worst, RFC 5321 §6.1, never a loss). On SQLite
+its transactions go before the delivery workers' when both are waiting (`Database.write`).
 """
 
 from __future__ import annotations
@@ -68,7 +67,7 @@ class GroupCommitter:
                 _resolve(one.done, None)
 
     async def _write(self, batch: list[_Waiting]) -> None:
-        async with self.db.write(urgent=True) as session:
+        async with self.db.write() as session:
             await enqueue_many(session, self.at_rest, [(w.submission, w.events) for w in batch])
 
     async def _write_alone(self, one: _Waiting) -> None:

@@ -2,7 +2,7 @@
 database's write lock, a waiting `db.write()` leaves the event loop free; once the lock
 is released its transaction commits, durably, and what it wrote is read back. A failed
 statement rolls back its transaction only; the submissions' commits (urgent) go before
-the background writers queued with them."""
+the delivery writers queued with them, and keep their own order."""
 
 from __future__ import annotations
 
@@ -70,15 +70,15 @@ async def test_a_failed_statement_rolls_back_and_the_writer_goes_on(tmp_path: Pa
         await db.dispose()
 
 
-async def test_urgent_writers_go_before_the_background_ones_queued_with_them(
+async def test_background_writers_let_the_writers_queued_with_them_go_first(
     tmp_path: Path,
 ) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
     order: list[str] = []
     release = asyncio.Event()
 
-    async def write(name: str, *, urgent: bool = False, hold: bool = False) -> None:
-        async with db.write(urgent=urgent) as session:
+    async def write(name: str, *, background: bool = False, hold: bool = False) -> None:
+        async with db.write(background=background) as session:
             await session.execute(text("SELECT 1"))
             order.append(name)
             if hold:
@@ -87,13 +87,17 @@ async def test_urgent_writers_go_before_the_background_ones_queued_with_them(
     try:
         running = asyncio.create_task(write("running", hold=True))
         await asyncio.sleep(0.05)
-        queued = [asyncio.create_task(write("delivery")), asyncio.create_task(write("delivery 2"))]
+        queued = [
+            asyncio.create_task(write("delivery", background=True)),
+            asyncio.create_task(write("audit")),
+            asyncio.create_task(write("delivery 2", background=True)),
+        ]
         await asyncio.sleep(0.01)
-        queued.append(asyncio.create_task(write("commit", urgent=True)))
+        queued.append(asyncio.create_task(write("commit")))
         await asyncio.sleep(0.01)
         release.set()
         await asyncio.wait_for(asyncio.gather(running, *queued), 10)
-        # Each background writer lets the commit go first, once; then they keep their order.
-        assert order == ["running", "commit", "delivery", "delivery 2"]
+        # Each background writer lets the others go first, once; all keep their order.
+        assert order == ["running", "audit", "commit", "delivery", "delivery 2"]
     finally:
         await db.dispose()
