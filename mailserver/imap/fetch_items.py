@@ -60,6 +60,15 @@ class MessageView:
         return headers.fields(self.header)
 
     @cached_property
+    def searchable(self) -> dict[str, list[str]]:
+        """Each field's values, unfolded, RFC 2047-decoded and case-folded, by lowercase
+        name: what SEARCH matches (kept with the view in the header cache)."""
+        out: dict[str, list[str]] = {}
+        for field in self.fields:
+            out.setdefault(field.name, []).append(headers.decoded(field.value).casefold())
+        return out
+
+    @cached_property
     def entity(self) -> mime.Entity:
         return mime.parse(self.data)
 

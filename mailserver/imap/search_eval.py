@@ -97,11 +97,11 @@ def _has_flag(meta: MessageMeta, flag: str) -> bool:
 def _header_matches(c: Candidate, name: str, value: str) -> bool:
     if c.message is None:
         return False
+    values = c.message.searchable.get(name)
+    if values is None:
+        return False
     needle = value.casefold()
-    return any(
-        field.name == name and (not needle or needle in headers.decoded(field.value).casefold())
-        for field in c.message.fields
-    )
+    return any(needle in v for v in values)
 
 
 def _sent_date(c: Candidate) -> dt.date:

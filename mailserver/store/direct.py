@@ -116,6 +116,17 @@ class DirectReads:
             rows = conn.execute(sql, (folder_id, *uids)).fetchall()
         return [(_meta(r), r[7]) for r in rows]
 
+    def version(self, folder_id: int) -> tuple[int, int, int] | None:
+        """(mailbox, UIDVALIDITY, highest modseq) of a folder: every change to its
+        messages raises the modseq, and a folder id SQLite hands out again belongs to a
+        folder created later (a larger UIDVALIDITY in its mailbox)."""
+        with self._snapshot() as conn:
+            row = conn.execute(
+                "SELECT mailbox_id, uidvalidity, highestmodseq FROM store_folders WHERE id = ?",
+                (folder_id,),
+            ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]), int(row[2]))
+
     def metadata(self, folder_id: int, uids: Sequence[int] | None) -> list[MessageMeta]:
         """Of the given UIDs that still exist (all when None), by ascending UID."""
         base = f"SELECT {_META} FROM store_messages WHERE folder_id = ?"  # noqa: S608 - constants

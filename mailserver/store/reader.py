@@ -3,6 +3,7 @@ sessions on PostgreSQL or when SQLite is momentarily busy for readers."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Collection, Sequence
 
 from mailserver.store import reads
@@ -10,11 +11,18 @@ from mailserver.store.direct import DirectBusy, DirectReads
 from mailserver.store.reads import Delta, MessageMeta
 from storage.database import Database
 
+# Metadata rows kept for SEARCH, all folders together (a row is about 300 bytes).
+CACHED_ROWS = 100_000
+
 
 class Reader:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, cached_rows: int = CACHED_ROWS) -> None:
         self.db = db
         self._direct = DirectReads.of(db)
+        # folder id -> (its version when read, its rows); least recently used first.
+        self._folders: OrderedDict[int, tuple[tuple[int, int, int], list[MessageMeta]]]
+        self._folders = OrderedDict()
+        self._cached_rows = cached_rows
 
     async def sealed_contents(
         self, folder_id: int, uids: Sequence[int], *, header_only: bool
@@ -39,6 +47,35 @@ class Reader:
             if uids is None:
                 return await reads.all_metadata(session, folder_id)
             return await reads.metadata(session, folder_id, uids)
+
+    async def all_metadata(self, folder_id: int) -> list[MessageMeta]:
+        """Every message's metadata, ascending (shared: callers do not change the list).
+        On SQLite a folder's rows are read again only when its version moved: SEARCH
+        reads them all at every command."""
+        if self._direct is None:
+            return await self.metadata(folder_id, None)
+        try:
+            version = self._direct.version(folder_id)
+            cached = self._folders.get(folder_id)
+            if cached is not None and cached[0] == version:
+                self._folders.move_to_end(folder_id)
+                return cached[1]
+            metas = self._direct.metadata(folder_id, None)
+        except DirectBusy:
+            return await self.metadata(folder_id, None)
+        if version is not None and self._direct.version(folder_id) == version:
+            self._keep(folder_id, version, metas)
+        return metas
+
+    def _keep(
+        self, folder_id: int, version: tuple[int, int, int], metas: list[MessageMeta]
+    ) -> None:
+        self._folders.pop(folder_id, None)
+        if len(metas) > self._cached_rows:
+            return
+        self._folders[folder_id] = (version, metas)
+        while sum(len(rows) for _, rows in self._folders.values()) > self._cached_rows:
+            self._folders.popitem(last=False)
 
     async def delta(
         self,

@@ -29,7 +29,7 @@ async def search(cmd: commands.Search, session: Session, state: Selected) -> Out
         found_numbers = [uid if cmd.uid else view.seq_of(uid) for uid in matched]
         await _answer(session, [n for n in found_numbers if n is not None])
         return Outcome(responses.ok(cmd.tag, "Search completed"))
-    metas = await session.ctx.reader.metadata(view.folder_id, None)
+    metas = await session.ctx.reader.all_metadata(view.folder_id)
     # Messages this session has not been told about yet (no EXISTS) are not searched.
     seqs = {uid: seq for seq, uid in enumerate(view.uids, start=1)}
     known = [m for m in metas if m.uid in seqs]

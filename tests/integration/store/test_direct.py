@@ -17,7 +17,7 @@ from mailserver.store import deliver, reads, writes
 from mailserver.store.direct import DirectBusy, DirectReads
 from mailserver.store.flags import DELETED, SEEN, Flags
 from mailserver.store.reader import Reader
-from mailserver.store.reads import Delta
+from mailserver.store.reads import Delta, MessageMeta
 from storage.database import Database
 from tests.integration.store.conftest import MakeMailbox
 
@@ -120,3 +120,34 @@ async def test_direct_reads_never_write_and_give_way_when_busy(
         locker.execute("ROLLBACK")
         locker.close()
         locked.close()
+
+
+async def test_all_metadata_is_read_again_only_when_the_folder_changed(
+    db: Database, at_rest: AtRestCipher, make_mailbox: MakeMailbox
+) -> None:
+    mailbox = await make_mailbox("cache@hopital.test")
+    folder = await _folder(db, at_rest, mailbox, 3)
+    reader = Reader(db)
+
+    async def session_rows() -> list[MessageMeta]:
+        async with db.read() as session:
+            return await reads.all_metadata(session, folder)
+
+    try:
+        first = await reader.all_metadata(folder)
+        assert first == await session_rows()
+        again = await reader.all_metadata(folder)
+        assert (again is first) == db.is_sqlite  # kept while nothing changed
+        changes = [
+            lambda s: writes.add_system_flags(s, folder, [2], SEEN),
+            lambda s: deliver(s, at_rest, mailbox, b"Subject: new\r\n\r\nx\r\n"),
+            lambda s: writes.set_flags(s, folder, [1], writes.FlagMode.ADD, Flags(DELETED)),
+            lambda s: writes.expunge(s, mailbox, folder),
+        ]
+        for change in changes:
+            async with db.write() as session:
+                await change(session)
+            assert await reader.all_metadata(folder) == await session_rows()
+        assert [m.uid for m in await reader.all_metadata(folder)] == [2, 3, 4]
+    finally:
+        reader.close()
