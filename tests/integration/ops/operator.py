@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import signal
 import socket
 import sys
 import urllib.request
@@ -25,6 +26,8 @@ from mailserver.store.deliver import deliver
 from storage.database import Database
 
 SALUS = Path(sys.executable).parent / "salus"
+# The output readers of each running node, by pid (start_node, stop_node).
+_OUTPUT: dict[int, tuple[asyncio.Future[bytes], asyncio.Future[bytes]]] = {}
 LOCAL = ("salus.test",)
 
 
@@ -140,6 +143,13 @@ async def start_node(
         str(SALUS), "serve", "--data-dir", str(data_dir), env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
+    # Read the output as it comes: a server whose log fills the pipe (64 KiB) would
+    # block on its next log line and stall every session.
+    assert process.stdout is not None and process.stderr is not None
+    _OUTPUT[process.pid] = (
+        asyncio.ensure_future(process.stdout.read()),
+        asyncio.ensure_future(process.stderr.read()),
+    )
     async with asyncio.timeout(60):
         while True:
             assert process.returncode is None, "salus serve exited during start-up"
@@ -149,6 +159,18 @@ async def start_node(
             except OSError:
                 pass
             await asyncio.sleep(0.2)
+
+
+async def stop_node(
+    process: asyncio.subprocess.Process, timeout: float = 60
+) -> tuple[bytes, bytes]:
+    """SIGTERM a node from `start_node` (unless it has exited) and wait for it; its whole
+    stdout and stderr."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(process.wait(), timeout)
+    stdout, stderr = _OUTPUT.pop(process.pid)
+    return await stdout, await stderr
 
 
 def _http_status(port: int, path: str) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -19,6 +18,7 @@ from tests.integration.ops.operator import (
     SENDER,
     prepare_submission,
     start_node,
+    stop_node,
     until_queue_empty,
 )
 
@@ -62,8 +62,7 @@ async def test_no_marker_reaches_the_logs(tmp_path: Path) -> None:
         await asyncio.to_thread(_submit, ports["SMTP__SUBMISSIONS"], data_dir / "ca" / "root.crt")
         await until_queue_empty(ports["HTTP__LISTEN"])
     finally:
-        process.send_signal(signal.SIGTERM)
-        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+        stdout, stderr = await stop_node(process)
     logs = stdout.decode() + stderr.decode()
     for where, marker in MARKERS.items():
         assert marker not in logs, f"the {where} marker reached the logs"

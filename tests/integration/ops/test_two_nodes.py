@@ -26,6 +26,7 @@ from tests.integration.ops.operator import (
     SENDER,
     prepare_submission,
     start_node,
+    stop_node,
     until_queue_empty,
 )
 
@@ -101,9 +102,7 @@ async def test_two_nodes_deliver_each_message_once_and_survive_a_kill(tmp_path: 
             await until_queue_empty(ports1["HTTP__LISTEN"], within=180)
         finally:
             for node in (node1, node2):
-                if node.returncode is None:
-                    node.send_signal(signal.SIGTERM)
-                await node.communicate()
+                await stop_node(node)
         queued, statuses, stored = await _state(url)
     finally:
         await _drop_postgres(base, url)

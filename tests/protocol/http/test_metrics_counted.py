@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
-import signal
 import smtplib
 import ssl
 from pathlib import Path
@@ -28,6 +27,7 @@ from tests.integration.ops.operator import (
     SENDER,
     prepare_submission,
     start_node,
+    stop_node,
     until_queue_empty,
 )
 
@@ -92,8 +92,7 @@ async def test_counters_follow_sessions_messages_deliveries_and_failures(tmp_pat
         header = await asyncio.to_thread(_read, ports["IMAP__LISTEN_TLS"], ctx)
         after = await _until_idle(http, "submissions", "imaps")
     finally:
-        process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(process.communicate(), 60)
+        await stop_node(process)
     assert auth_failure.smtp_code == 535
     assert "[sender-owns-envelope]" in refusal
     assert MESSAGE_ID.encode() in header

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import imaplib
-import signal
 import smtplib
 import urllib.error
 import urllib.request
@@ -44,6 +43,7 @@ from tests.integration.ops.operator import (
     SENDER,
     prepare_submission,
     start_node,
+    stop_node,
     until_queue_empty,
 )
 from tests.integration.ops.tcp_relay import Relay
@@ -161,8 +161,7 @@ async def test_database_outage_gives_temporary_failures_and_recovers_without_res
                 smtp.quit()
             with contextlib.suppress(OSError, imaplib.IMAP4.error):
                 imap.logout()
-            process.send_signal(signal.SIGTERM)
-            _, stderr = await asyncio.wait_for(process.communicate(), 60)
+            _, stderr = await stop_node(process)
             await direct.dispose()
     print(
         f"down {restored_at - cut_at:.1f} s; ready {ready_after:.2f} s and queue drained"

@@ -17,7 +17,6 @@ import contextlib
 import errno
 import imaplib
 import os
-import signal
 import smtplib
 import subprocess
 from collections.abc import Iterator
@@ -43,6 +42,7 @@ from tests.integration.ops.operator import (
     SENDER,
     prepare_submission,
     start_node,
+    stop_node,
     until_queue_empty,
 )
 
@@ -177,8 +177,7 @@ async def test_full_disk_gives_temporary_failures_and_recovers_without_restart(
             smtp.quit()
         with contextlib.suppress(OSError, imaplib.IMAP4.error):
             imap.logout()
-        process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        _, stderr = await stop_node(process)
     print(
         f"full for {recovery - full_since:.1f} s; queue drained {drained:.2f} s after space came back"
     )
