@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailserver.store import audit_rows
+from mailserver.store import audit_rows, durability
 from storage.audit import AuditEvent
 from storage.database import Database
 
@@ -39,6 +39,7 @@ class _Pending:
     job: Job | None
     events: Sequence[AuditEvent]
     future: asyncio.Future[Any]
+    fsync: bool  # False: a record of a read, durable against a crash of the process
 
 
 class GroupCommit:
@@ -46,31 +47,38 @@ class GroupCommit:
         self._db = db
         self._queue: list[_Pending] = []
         self._worker: asyncio.Task[None] | None = None
+        durability.install(db)
 
     async def run(
-        self, job: Callable[[AsyncSession], Awaitable[T]], *, events: Sequence[AuditEvent] = ()
+        self,
+        job: Callable[[AsyncSession], Awaitable[T]],
+        *,
+        events: Sequence[AuditEvent] = (),
+        fsync: bool = True,
     ) -> T:
         """Run `job` (then append `events`) in a write transaction; return the job's result
-        once committed."""
+        once committed. `fsync=False` (the record of a read: its audit entry, its implicit
+        \\Seen) lets a batch made only of such jobs commit without an fsync on SQLite
+        (store/durability.py): lost by a power cut, never by a crash of the process."""
         if not self._db.is_sqlite:
             async with self._db.write() as session:
                 value = await job(session)
                 await audit_rows.append(session, events)
                 return value
-        queued: T = await self._queued(job, events)
+        queued: T = await self._queued(job, events, fsync)
         return queued
 
-    async def record(self, *events: AuditEvent) -> None:
-        """Append audit events; return once committed."""
+    async def record(self, *events: AuditEvent, fsync: bool = True) -> None:
+        """Append audit events; return once committed (`fsync` as for `run`)."""
         if not self._db.is_sqlite:
             async with self._db.write() as session:
                 await audit_rows.append(session, events)
             return
-        await self._queued(None, events)
+        await self._queued(None, events, fsync)
 
-    async def _queued(self, job: Job | None, events: Sequence[AuditEvent]) -> Any:
+    async def _queued(self, job: Job | None, events: Sequence[AuditEvent], fsync: bool) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(job, events, future))
+        self._queue.append(_Pending(job, events, future, fsync))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._drain())
         return await future
@@ -84,6 +92,8 @@ class GroupCommit:
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
         try:
             async with self._db.write() as session:
+                if not any(pending.fsync for pending in batch):
+                    await durability.process_durable(session)
                 events: list[AuditEvent] = []
                 for pending in batch:
                     if len(batch) == 1:  # alone: its failure may undo the whole transaction

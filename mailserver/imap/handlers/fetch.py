@@ -90,11 +90,12 @@ async def _record(
     unseen = [meta.uid for meta, _ in opened if not meta.flags.has(SEEN)]
     if not (plan.sets_seen and not view.readonly and unseen):
         if events and opened:
-            await session.ctx.writes.record(*events)
+            await session.ctx.writes.record(*events, fsync=False)
         return opened, set()
     result = await session.ctx.writes.run(
         lambda db_session: writes.add_system_flags(db_session, view.folder_id, unseen, SEEN),
         events=events,
+        fsync=False,
     )
     if result.modseq:
         view.own_modseqs.add(result.modseq)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.store.group_commit import GroupCommit
@@ -86,3 +86,33 @@ async def test_a_job_alone_in_its_batch_fails_alone(db: Database) -> None:
     await writes.close()
     assert await _entries(db) == 2
     assert await audit.verify(db) == 2
+
+
+async def test_reads_are_recorded_without_fsync_and_every_other_write_with_it(
+    db: Database,
+) -> None:
+    # SQLite's synchronous level seen inside each transaction: NORMAL (1) only for a
+    # batch made of records of reads, FULL (2) for any batch holding another write and
+    # for every transaction that follows, whoever opens it.
+    await audit.record(db, AuditEvent("t", "test.setup", "-", "ok"))
+    writes = GroupCommit(db)
+
+    async def level(session: AsyncSession) -> int:
+        if db.is_postgres:  # PostgreSQL keeps its own durability settings
+            return 0
+        return int((await session.execute(text("PRAGMA synchronous"))).scalar_one())
+
+    read = AuditEvent("t", "imap.fetch", "INBOX", "ok")
+    alone = await writes.run(level, events=[read], fsync=False)
+    mixed = await asyncio.gather(
+        writes.run(level, events=[read], fsync=False), writes.run(level), writes.record(read)
+    )
+    reads_only = await asyncio.gather(
+        writes.run(level, fsync=False), writes.run(level, fsync=False)
+    )
+    async with db.write() as session:
+        after = await level(session)
+    await writes.close()
+    if db.is_sqlite:
+        assert (alone, mixed[:2], reads_only, after) == (1, [2, 2], [1, 1], 2)
+    assert await audit.verify(db) == 4
