@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import random
 import secrets
 import ssl
 import time
@@ -46,6 +47,10 @@ class Load:
     sender: str
     recipients: tuple[str, ...]
     body: bytes = b""  # send these bytes each time instead of a generated message
+    # Seconds from one message's MAIL FROM to the next one's in a session (0: back to
+    # back). Paced sessions offer a fixed rate, below what the server can take, so the
+    # time to 250 is the server's latency, not the queue in front of a saturated one.
+    pace: float = 0.0
 
     @property
     def messages(self) -> int:
@@ -172,6 +177,8 @@ async def _connect(target: Target, load: Load, result: Result) -> Connection | N
 
 
 async def _send_all(conn: Connection, load: Load, result: Result) -> None:
+    if load.pace:  # sessions spread over one interval, not in lockstep
+        await asyncio.sleep(random.uniform(0, load.pace))
     for _ in range(load.per_connection):
         body = load.body or message(load)
         started = time.perf_counter()
@@ -183,6 +190,8 @@ async def _send_all(conn: Connection, load: Load, result: Result) -> None:
             break
         result.latencies.append(time.perf_counter() - started)
         result.sent += 1
+        if load.pace:
+            await asyncio.sleep(max(0.0, started + load.pace - time.perf_counter()))
     await conn.close()
 
 
