@@ -27,20 +27,21 @@ from crypto import keystore
 from crypto.ca import CaPaths, ServiceCa
 from crypto.errors import CryptoError
 from crypto.service_key import ServiceKeyError
+from mailserver.periodic import PeriodicService
 from storage import audit
 from storage.base import utcnow
 from storage.database import Database
-from storage.errors import StorageUnavailable
 
 ACTOR = "system:ca"
 log = get_logger(__name__)
 
 
-class CrlRefreshService:
+class CrlRefreshService(PeriodicService):
     """Checks the CRL shortly after start, then every `interval` seconds. `clock` and
     `sleep` are injectable: tests move time instead of waiting for it."""
 
     name = "crl-refresh"
+    failed = Event.CA_CRL_FAILED
 
     def __init__(
         self,
@@ -53,30 +54,24 @@ class CrlRefreshService:
         interval: float = 3600.0,
         first_delay: float = 60.0,
     ) -> None:
+        super().__init__(interval=interval, first_delay=first_delay, sleep=sleep)
         self._data_dir = settings.data_dir
         self._domain = settings.service.domain
         self._margin = dt.timedelta(days=settings.ca.crl_refresh_days)
         self._db = db
         self._open_ca = open_ca
         self._clock = clock
-        self._sleep = sleep
-        self._interval = interval
-        self._first_delay = first_delay
-        self._task: asyncio.Task[None] | None = None
-        self.passes = 0
 
-    async def start(self) -> None:
+    def enabled(self) -> bool:
         # A data dir without a CA (never `salus init`-ed) has no CRL to keep.
-        if CaPaths.of(self._data_dir).issuing_key.exists():
-            self._task = asyncio.create_task(self._loop(), name="salus-crl-refresh")
-        log.info(Event.SERVICE_STARTED, service=self.name, status="on" if self._task else "off")
+        return CaPaths.of(self._data_dir).issuing_key.exists()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        log.info(Event.SERVICE_STOPPED, service=self.name)
+    async def run_pass(self) -> None:
+        await self.check()
+
+    def describe_failure(self, exc: Exception) -> str | None:
+        # The CA or the service key cannot be opened: say which; the next pass retries.
+        return str(exc) if isinstance(exc, CryptoError | ServiceKeyError) else None
 
     async def check(self) -> x509.CertificateRevocationList | None:
         """One pass: re-sign the CRL if it is due (and audit it), then mirror the stored
@@ -105,23 +100,6 @@ class CrlRefreshService:
             "reason": f"fewer than {self._margin.days} days left before the next update",
         }
         return audit.AuditEvent(ACTOR, "ca.crl", self._domain, "ok", "system", detail)
-
-    async def _loop(self) -> None:
-        delay = self._first_delay
-        while True:
-            await self._sleep(delay)
-            delay = self._interval
-            try:
-                await self.check()
-            except StorageUnavailable:
-                log.warning(Event.CA_CRL_FAILED, reason="database unavailable")
-            except (CryptoError, ServiceKeyError) as exc:
-                # The CA or the service key cannot be opened: say which, retry next pass.
-                log.exception(Event.CA_CRL_FAILED, reason=str(exc))
-            except Exception:
-                # The next pass retries; the service must not die silently.
-                log.exception(Event.CA_CRL_FAILED)
-            self.passes += 1
 
 
 def _iso(when: dt.datetime | None) -> str:

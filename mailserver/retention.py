@@ -20,7 +20,6 @@ finds nothing left to remove (and audits nothing).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from config.logging import Event, get_logger
 from config.settings import RetentionSettings, Settings
 from directory.models import Mailbox, MailboxKind
 from mailserver import metrics
+from mailserver.periodic import PeriodicService
 from mailserver.store.mailboxes import lock_mailbox
 from mailserver.store.models import Folder, Message
 from mailserver.store.writes import lock_folder_by_id, remove_messages
@@ -39,7 +39,6 @@ from storage import audit
 from storage.audit import AuditEntry
 from storage.base import utcnow
 from storage.database import Database
-from storage.errors import StorageUnavailable
 
 ACTOR = "system:retention"
 BATCH = 500
@@ -178,10 +177,11 @@ async def _purge_batch(
     return sum(len(uids) for uids in by_folder.values())
 
 
-class RetentionService:
+class RetentionService(PeriodicService):
     """Runs a retention pass shortly after start, then every `interval` seconds."""
 
     name = "retention"
+    failed = Event.RETENTION_FAILED
 
     def __init__(
         self,
@@ -192,35 +192,13 @@ class RetentionService:
         interval: float = 3600.0,
         first_delay: float = 60.0,
     ) -> None:
+        super().__init__(interval=interval, first_delay=first_delay)
         self._settings = settings.retention
         self._db = db
         self._woken = woken
-        self._interval = interval
-        self._first_delay = first_delay
-        self._task: asyncio.Task[None] | None = None
-        self.passes = 0
 
-    async def start(self) -> None:
-        if mail_periods(self._settings) or self._settings.audit_days > 0:
-            self._task = asyncio.create_task(self._loop(), name="salus-retention")
-        log.info(Event.SERVICE_STARTED, service=self.name, status="on" if self._task else "off")
+    def enabled(self) -> bool:
+        return bool(mail_periods(self._settings)) or self._settings.audit_days > 0
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        log.info(Event.SERVICE_STOPPED, service=self.name)
-
-    async def _loop(self) -> None:
-        await asyncio.sleep(self._first_delay)
-        while True:
-            try:
-                await purge_expired(self._db, self._settings, now=utcnow(), woken=self._woken)
-            except StorageUnavailable:
-                log.warning(Event.RETENTION_FAILED, reason="database unavailable")
-            except Exception:
-                # The next pass retries; the service must not die silently.
-                log.exception(Event.RETENTION_FAILED)
-            self.passes += 1
-            await asyncio.sleep(self._interval)
+    async def run_pass(self) -> None:
+        await purge_expired(self._db, self._settings, now=utcnow(), woken=self._woken)
