@@ -6,6 +6,7 @@ logged, and the moment a delivery worker has claimed a message (read from the da
 from __future__ import annotations
 
 import asyncio
+import imaplib
 import json
 import ssl
 from pathlib import Path
@@ -46,6 +47,16 @@ def message(message_id: str, body: str = "result\r\n") -> str:
         f"From: {SENDER}\r\nTo: {RECIPIENT}\r\nSubject: report\r\n"
         f"Message-ID: <{message_id}>\r\nDate: Sat, 28 Nov 2026 10:00:00 +0000\r\n\r\n{body}"
     )
+
+
+def message_ids(client: imaplib.IMAP4) -> list[str]:
+    """The Message-IDs in the selected folder of a logged-in IMAP client, in order."""
+    _, data = client.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+    return [
+        bytes(part[1]).decode().split("<", 1)[1].split(">", 1)[0]
+        for part in data
+        if isinstance(part, tuple)
+    ]
 
 
 def scrape(http_port: int) -> Samples:

@@ -34,6 +34,7 @@ from tests.integration.ops.mail_clients import (
     client_context,
     faults,
     message,
+    message_ids,
     reader_password,
     until_claimed,
 )
@@ -91,12 +92,7 @@ async def _statuses(db: Database) -> dict[str, str]:
 
 def _delivered_ids(imap: imaplib.IMAP4) -> list[str]:
     imap.noop()
-    _, data = imap.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
-    return [
-        bytes(part[1]).decode().split("<", 1)[1].split(">", 1)[0]
-        for part in data
-        if isinstance(part, tuple)
-    ]
+    return message_ids(imap)
 
 
 async def test_database_outage_gives_temporary_failures_and_recovers_without_restart(

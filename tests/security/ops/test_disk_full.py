@@ -31,6 +31,7 @@ from tests.integration.ops.mail_clients import (
     client_context,
     faults,
     message,
+    message_ids,
     reader_password,
     sample,
     scrape,
@@ -118,13 +119,9 @@ def _delivered_ids(port: int, data_dir: Path) -> list[str]:
     with imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=client_context(data_dir)) as client:
         client.login(RECIPIENT, READER_PASSWORD)
         client.select("INBOX", readonly=True)
-        _, data = client.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        ids = message_ids(client)
         client.logout()
-    return [
-        bytes(part[1]).decode().split("<", 1)[1].split(">", 1)[0]
-        for part in data
-        if isinstance(part, tuple)
-    ]
+    return ids
 
 
 async def test_full_disk_gives_temporary_failures_and_recovers_without_restart(
