@@ -17,7 +17,13 @@ wait:
   writer) or fails at once; then it is retried in the connection's own thread with the
   real busy timeout, while another process (a `salus` command) finishes its write;
 - `COMMIT`, the WAL fsync that a 250 waits for (`synchronous=FULL`), and the checkpoint
-  that may follow it, always run in that thread.
+  that may follow it, run in that thread. A `synchronous=NORMAL` commit in WAL mode
+  (the records of reads, mailserver/store/durability.py) only writes its frames to the
+  WAL in the operating system's cache, so it runs inline: through the thread it cost a
+  FETCH its wait for the busy loop's GIL. Inline it never checkpoints (a checkpoint
+  fsyncs): automatic checkpoints are off for it, and every `INLINE_COMMITS`-th such
+  commit goes through the thread again, where the automatic checkpoint may run, which
+  bounds the WAL at about `INLINE_COMMITS` small transactions past its usual size.
 
 Inside a `BEGIN IMMEDIATE` transaction in WAL mode no other statement waits for a lock
 (the write lock is held, readers never block a writer), so nothing inline can hit the
@@ -36,6 +42,9 @@ from sqlalchemy.engine import make_url
 
 T = TypeVar("T")
 _WAITING = ("COMMIT", "END", "VACUUM")
+_COMMITS = ("COMMIT", "END")
+INLINE_COMMITS = 64
+_SYNCHRONOUS_NORMAL = 1  # `PRAGMA synchronous` answers 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
 
 
 def _keyword(operation: str) -> str:
@@ -79,6 +88,8 @@ class WriterCursor:
         keyword = _keyword(operation)
         if keyword.startswith("BEGIN"):
             await self._connection.begin(self._cursor, operation)
+        elif keyword.startswith(_COMMITS):
+            await self._connection.end(self._cursor.execute, operation, parameters)
         elif keyword.startswith(_WAITING):
             await self._connection.in_thread(self._cursor.execute, operation, parameters)
         else:
@@ -125,6 +136,9 @@ class WriterConnection:
         self._busy_timeout_ms = busy_timeout_ms
         # The aiosqlite adapter checks `_connection` before commit and rollback.
         self._connection: sqlite3.Connection | None = sqlite
+        self._wal = sqlite.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+        self._autocheckpoint = int(sqlite.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        self._inline_commits = 0
 
     @classmethod
     async def open(
@@ -166,6 +180,25 @@ class WriterConnection:
         finally:
             self.sqlite.execute("PRAGMA busy_timeout=0")
 
+    async def end(self, commit: Callable[..., Any], *args: Any) -> None:
+        """Run `commit(*args)`: inline when it cannot fsync, else in the thread."""
+        if not self._commits_inline():
+            self._inline_commits = 0
+            await self.in_thread(commit, *args)
+            return
+        self._inline_commits += 1
+        self.sqlite.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            commit(*args)
+        finally:
+            self.sqlite.execute(f"PRAGMA wal_autocheckpoint={self._autocheckpoint}")
+
+    def _commits_inline(self) -> bool:
+        if not self._wal or self._inline_commits + 1 >= INLINE_COMMITS:
+            return False
+        level = self.sqlite.execute("PRAGMA synchronous").fetchone()[0]
+        return bool(level == _SYNCHRONOUS_NORMAL)
+
     async def in_thread(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
 
@@ -181,7 +214,7 @@ class WriterConnection:
 
     async def commit(self) -> None:
         if self.sqlite.in_transaction:
-            await self.in_thread(self.sqlite.commit)
+            await self.end(self.sqlite.commit)
 
     async def rollback(self) -> None:
         self.sqlite.rollback()

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 from sqlalchemy import text
 
+from mailserver.store import durability
 from storage.database import Database
+from storage.sqlite_writer import INLINE_COMMITS, WriterConnection
 
 
 async def test_waiting_for_the_write_lock_does_not_block_the_loop(tmp_path: Path) -> None:
@@ -99,5 +102,47 @@ async def test_background_writers_let_the_writers_queued_with_them_go_first(
         await asyncio.wait_for(asyncio.gather(running, *queued), 10)
         # Each background writer lets the others go first, once; all keep their order.
         assert order == ["running", "audit", "commit", "delivery", "delivery 2"]
+    finally:
+        await db.dispose()
+
+
+async def test_commits_without_an_fsync_run_inline_and_let_a_checkpoint_run_in_the_thread(
+    tmp_path: Path,
+) -> None:
+    """A `synchronous=NORMAL` commit (a read's record) is a write to the WAL: it runs on
+    the event loop's thread; a FULL commit, and every INLINE_COMMITS-th NORMAL one (where
+    the automatic checkpoint may run), in the writer's thread. Both are read back."""
+    path = tmp_path / "w.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    durability.install(db)
+    committed_in: list[str] = []
+    try:
+        async with db.write() as session:
+            await session.execute(text("CREATE TABLE t (v INTEGER)"))
+            raw = (await (await session.connection()).get_raw_connection()).driver_connection
+            assert isinstance(raw, WriterConnection)
+
+            def trace(sql: str) -> None:
+                if sql.upper().startswith(("COMMIT", "END")):
+                    committed_in.append(threading.current_thread().name)
+
+            raw.sqlite.set_trace_callback(trace)
+        assert committed_in == ["sqlite-writer_0"]
+        committed_in.clear()
+        for value in range(2 * INLINE_COMMITS):
+            async with db.write() as session:
+                await durability.process_durable(session)
+                await session.execute(text("INSERT INTO t VALUES (:v)"), {"v": value})
+        main = threading.current_thread().name
+        assert committed_in.count("sqlite-writer_0") == 2
+        assert committed_in.count(main) == 2 * INLINE_COMMITS - 2
+        assert raw.sqlite.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+        committed_in.clear()
+        async with db.write() as session:  # FULL again: through the thread
+            await session.execute(text("INSERT INTO t VALUES (-1)"))
+        assert committed_in == ["sqlite-writer_0"]
+        check = sqlite3.connect(path)
+        assert check.execute("SELECT count(*) FROM t").fetchone() == (2 * INLINE_COMMITS + 1,)
+        check.close()
     finally:
         await db.dispose()
