@@ -212,6 +212,10 @@ class WriterConnection:
     async def execute(self, operation: str, parameters: Any = ()) -> WriterCursor:
         return await self.cursor().execute(operation, parameters)
 
+    async def executemany(self, operation: str, parameters: Iterable[Any]) -> WriterCursor:
+        # The directory importer hands its batches straight to the driver's executemany.
+        return await self.cursor().executemany(operation, parameters)
+
     async def commit(self) -> None:
         if self.sqlite.in_transaction:
             await self.end(self.sqlite.commit)
