@@ -10,6 +10,7 @@ traceback. `sleep` is injectable so that tests move time instead of waiting for 
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 
 from config.logging import Event, get_logger
@@ -18,7 +19,7 @@ from storage.errors import StorageUnavailable
 log = get_logger(__name__)
 
 
-class PeriodicService:
+class PeriodicService(ABC):
     """Runs `run_pass` after `first_delay` seconds, then every `interval` seconds."""
 
     name: str
@@ -41,8 +42,9 @@ class PeriodicService:
         """Whether this node has anything for the pass to do."""
         return True
 
+    @abstractmethod
     async def run_pass(self) -> None:
-        raise NotImplementedError
+        """One pass of the service's work."""
 
     def describe_failure(self, exc: Exception) -> str | None:
         """A reason to log for an expected failure (logged with its traceback); None for
