@@ -185,6 +185,13 @@ async def test_init_issue_renew_export_revoke_rotate(database_url: str, tmp_path
         timeout=60,
         check=False,
     ).stdout
+    # The import started a gpg-agent for this home: stop it with the test.
+    subprocess.run(
+        ["gpgconf", "--homedir", str(gnupg), "--kill", "gpg-agent"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     # Both generations: mail encrypted to the retired key stays readable.
     for key in keys:
         assert key["openpgp_fingerprint"].encode() in secret_keys
