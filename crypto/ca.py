@@ -141,18 +141,36 @@ class ServiceCa:
 
 
 def load_chain(data_dir: Path) -> tuple[x509.Certificate, x509.Certificate]:
-    """(root, issuing) certificates of a data dir, without opening any key."""
+    """(root, issuing) certificates of a data dir, without opening any key.
+
+    The protect step signs with the issuing CA in the chain of every message: the
+    certificates are parsed once per process and read again only when a file's size or
+    modification time changes (`salus init` on the same dir, a restored backup)."""
     paths = CaPaths.of(data_dir)
     try:
-        root = x509.load_pem_x509_certificate(paths.root_cert.read_bytes())
-        issuing = x509.load_pem_x509_certificate(paths.issuing_cert.read_bytes())
+        stamp = tuple(
+            (s.st_mtime_ns, s.st_size, s.st_ino)
+            for s in (paths.root_cert.stat(), paths.issuing_cert.stat())
+        )
+        cached = _CHAINS.get(paths.directory)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        chain = (
+            x509.load_pem_x509_certificate(paths.root_cert.read_bytes()),
+            x509.load_pem_x509_certificate(paths.issuing_cert.read_bytes()),
+        )
     except FileNotFoundError as exc:
         raise CaError(
             f"{data_dir} has no service CA ({exc.filename} is missing): run `salus init`"
         ) from exc
     except (OSError, ValueError) as exc:
         raise CaError(f"the service CA in {paths.directory} cannot be read: {exc}") from exc
-    return root, issuing
+    _CHAINS[paths.directory] = (stamp, chain)
+    return chain
+
+
+_Stamp = tuple[tuple[int, int, int], ...]
+_CHAINS: dict[Path, tuple[_Stamp, tuple[x509.Certificate, x509.Certificate]]] = {}
 
 
 def export_chain(data_dir: Path) -> bytes:

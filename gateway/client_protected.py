@@ -63,7 +63,7 @@ async def check_client_encrypted(
 async def _check_smime(
     protector: Protector, entity: bytes, signer: str, local: list[str], now: dt.datetime
 ) -> None:
-    async with protector.db.read() as session:
+    async with protector.db.lookup() as session:
         pairs = [
             (pair.key_pem, pair.chain_pem)
             for address in local or [signer]
@@ -91,7 +91,7 @@ async def _check_smime(
 async def _check_openpgp(
     protector: Protector, entity: bytes, signer: str, local: list[str], now: dt.datetime
 ) -> None:
-    async with protector.db.read() as session:
+    async with protector.db.lookup() as session:
         secrets = [
             secret
             for address in local or [signer]
@@ -127,7 +127,7 @@ async def _check_openpgp(
 async def _trust(protector: Protector) -> tuple[bytes, list[bytes]]:
     """This operator's CA chain (the anchors of its mailboxes' signatures) and its CRL."""
     anchors = await asyncio.to_thread(export_chain, protector.data_dir)
-    async with protector.db.read() as session:
+    async with protector.db.lookup() as session:
         crl = await keystore.current_crl(session)
     if crl is None:
         return anchors, []

@@ -135,14 +135,14 @@ async def _recipients(
 ) -> tuple[tuple[str, ...], str]:
     """(the documents' recipients for the routing address, a consistency warning)."""
     if submitted.to_routing:
-        async with db.read() as session:
+        async with db.lookup() as session:
             routed = await resolve_recipients(session, report)
         return routed.addresses, ""
     if not report.documents:
         return (), ""
     mode = settings.gateway.consistency
     try:
-        async with db.read() as session:
+        async with db.lookup() as session:
             named = await resolve_recipients(session, report)
     except RoutingRefused as exc:
         if mode == "refuse":

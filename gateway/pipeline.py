@@ -68,7 +68,7 @@ async def check_sender(
     first = run_chain("mail", policy.MAIL_SHAPE, facts)
     if not first.accepted:
         return first
-    async with db.read() as session:
+    async with db.lookup() as session:
         signing_key = await _key_usable(session, mail_from)
     second = run_chain("mail", policy.MAIL_KEY, replace(facts, signing_key=signing_key))
     return Decision("mail", first.checked + second.checked, second.hits)
@@ -117,7 +117,7 @@ async def check_recipient(
     if address.lower() == settings.routing_address.lower():
         return RecipientCheck(first, routing_ref(settings.routing_address))
     domain = shape.domain
-    async with db.read() as session:
+    async with db.lookup() as session:
         mailbox = await repository.mailbox_ref(session, address)
         trusted = (
             domain not in local_domains

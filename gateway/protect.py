@@ -116,7 +116,7 @@ async def _seal(
 async def _gather(protector: Protector, order: Order, *, signed_already: bool) -> _Keys:
     """Every key the copies need, read in one transaction."""
     keys = _Keys()
-    async with protector.db.read() as session:
+    async with protector.db.lookup() as session:
         for recipient in order.recipients:
             form = recipient.crypto if recipient.crypto in FORMS else policy.FORM_CBC
             key = (

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from storage.errors import StorageUnavailable
+from storage.sqlite_reader import LookupConnection
 from storage.sqlite_writer import WriterConnection, sqlite_path
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -40,14 +41,17 @@ _PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreig
 _UNAVAILABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
 
 
-def _sqlite_engine(url: str, *, begin: str, pool_size: int, writer: bool = False) -> AsyncEngine:
-    if writer:
+def _sqlite_engine(
+    url: str, *, begin: str, pool_size: int, inline: type[WriterConnection] | None = None
+) -> AsyncEngine:
+    if inline is not None:
         path, uri = sqlite_path(url)
+        opener = inline.open
         engine = create_async_engine(
             url,
             pool_size=pool_size,
             max_overflow=0,
-            async_creator=lambda: WriterConnection.open(
+            async_creator=lambda: opener(
                 path, pragmas=_PRAGMAS, uri=uri, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS
             ),
         )
@@ -109,16 +113,20 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.engine = _sqlite_engine(
-                url, begin="BEGIN IMMEDIATE", pool_size=1, writer=True
+                url, begin="BEGIN IMMEDIATE", pool_size=1, inline=WriterConnection
             )
             self._read_engine = _sqlite_engine(url, begin="BEGIN", pool_size=pool_size)
+            self._lookup_engine = _sqlite_engine(
+                url, begin="BEGIN", pool_size=pool_size, inline=LookupConnection
+            )
         else:
             self.engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
-            self._read_engine = self.engine
+            self._read_engine = self._lookup_engine = self.engine
         self._write_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        self._lookup_sessions = async_sessionmaker(self._lookup_engine, expire_on_commit=False)
         self._writer = _WriterTurn() if self.is_sqlite else None
 
     @property
@@ -138,8 +146,23 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session for reads; anything it writes is rolled back."""
+        async with self._reading(self._read_sessions) as session:
+            yield session
+
+    @asynccontextmanager
+    async def lookup(self) -> AsyncIterator[AsyncSession]:
+        """A session for indexed reads of a few rows. On SQLite its statements run on
+        the event loop (`storage.sqlite_reader`), so it is only for look-ups, never for
+        a scan, and it cannot write; on PostgreSQL it is `read()`."""
+        async with self._reading(self._lookup_sessions) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _reading(
+        self, factory: async_sessionmaker[AsyncSession]
+    ) -> AsyncIterator[AsyncSession]:
         try:
-            async with self._read_sessions() as session:
+            async with factory() as session:
                 yield session
         except _UNAVAILABLE as exc:
             raise StorageUnavailable(_describe(exc)) from exc
@@ -163,9 +186,10 @@ class Database:
             raise
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
-        if self._read_engine is not self.engine:
-            await self._read_engine.dispose()
+        engines = (self.engine, self._read_engine, self._lookup_engine)
+        for n, engine in enumerate(engines):
+            if all(engine is not other for other in engines[:n]):
+                await engine.dispose()
 
 
 def _describe(exc: BaseException) -> str:

@@ -129,7 +129,7 @@ def _from_address(job: _Job) -> str:
 
 
 async def _smime_keys(runtime: Runtime, recipient: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    async with runtime.db.read() as session:
+    async with runtime.db.lookup() as session:
         pairs = await keystore.decryption_keys(session, runtime.sealer, recipient)
     if not pairs:
         raise NotDecrypted(recipient, "this mailbox has no key to decrypt with")
@@ -138,7 +138,7 @@ async def _smime_keys(runtime: Runtime, recipient: str) -> tuple[list[tuple[byte
 
 
 async def _openpgp_keys(runtime: Runtime, recipient: str, sender: str) -> tuple[list[str], str]:
-    async with runtime.db.read() as session:
+    async with runtime.db.lookup() as session:
         secrets = await keystore.openpgp_secrets(session, runtime.sealer, recipient)
         try:
             public = await keystore.openpgp_public(session, sender)
