@@ -17,11 +17,12 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import ca as service_ca
@@ -30,6 +31,8 @@ from crypto.errors import KeyStoreError, NoUsableKey
 from crypto.models import CaCrl, KeyStatus, MailboxKey
 from crypto.profiles import RevokedSerial
 from crypto.sealing import KeyProtector, open_private_key, reseal, seal_private_key
+from storage.database import Database
+from storage.inline import AnySelect, rows
 
 _CRL_ROW = 1
 
@@ -238,25 +241,53 @@ async def write_crl_file(session: AsyncSession, data_dir: Path) -> None:
 # ---- what the pipeline and the exports use ---------------------------------------------------
 
 
+def _active_key(*columns: Any) -> AnySelect:
+    """A Core look-up of the active generation's `columns` (param: `address`)."""
+    return select(*columns).where(
+        MailboxKey.address == bindparam("address"), MailboxKey.status == KeyStatus.ACTIVE.value
+    )
+
+
+# The pipeline's look-ups run at every MAIL, RCPT and DATA: Core statements of the columns
+# they need, through storage.inline (inline on SQLite) when given the Database.
+_EXPIRY = _active_key(MailboxKey.not_after)
+_CERT = _active_key(MailboxKey.smime_cert_pem)
+_SIGNING = _active_key(
+    MailboxKey.address,
+    MailboxKey.smime_serial,
+    MailboxKey.smime_cert_pem,
+    MailboxKey.smime_key_sealed,
+)
+_OPENPGP_PUBLIC = _active_key(MailboxKey.openpgp_public)
+Source = AsyncSession | Database
+
+
+async def usable_until(source: Source, address: str) -> dt.datetime | None:
+    """When the active generation of `address` expires; None without one."""
+    found = await rows(source, _EXPIRY, address=normalise(address))
+    return found[0].not_after if found else None
+
+
 async def signer(
-    session: AsyncSession, protector: KeyProtector, data_dir: Path, address: str
+    source: Source, protector: KeyProtector, data_dir: Path, address: str
 ) -> SmimeKeyPair:
     """The active S/MIME key of `address` with its chain (leaf, issuing CA), to sign."""
-    row = await active(session, address)
-    if row is None:
+    found = await rows(source, _SIGNING, address=normalise(address))
+    if not found:
         raise NoUsableKey(normalise(address), "S/MIME")
+    row = found[0]
     _, issuing = service_ca.load_chain(data_dir)
     return SmimeKeyPair(
         _key_pem(protector, row), row.smime_cert_pem.encode("ascii") + service_ca.pem(issuing)
     )
 
 
-async def recipient_cert(session: AsyncSession, address: str) -> bytes:
+async def recipient_cert(source: Source, address: str) -> bytes:
     """The active certificate of a local mailbox (PEM), to encrypt to."""
-    row = await active(session, address)
-    if row is None:
+    found = await rows(source, _CERT, address=normalise(address))
+    if not found:
         raise NoUsableKey(normalise(address), "S/MIME")
-    return row.smime_cert_pem.encode("ascii")
+    return str(found[0].smime_cert_pem).encode("ascii")
 
 
 async def decryption_keys(
@@ -269,11 +300,11 @@ async def decryption_keys(
     ]
 
 
-async def openpgp_public(session: AsyncSession, address: str) -> str:
-    row = await active(session, address)
-    if row is None:
+async def openpgp_public(source: Source, address: str) -> str:
+    found = await rows(source, _OPENPGP_PUBLIC, address=normalise(address))
+    if not found:
         raise NoUsableKey(normalise(address), "OpenPGP")
-    return row.openpgp_public
+    return str(found[0].openpgp_public)
 
 
 async def openpgp_secrets(
@@ -341,7 +372,8 @@ async def reseal_all(session: AsyncSession, protector: KeyProtector, batch: int 
         last = rows[-1].id
 
 
-def _key_pem(protector: KeyProtector, row: MailboxKey) -> bytes:
+def _key_pem(protector: KeyProtector, row: Any) -> bytes:
+    # row: a MailboxKey, or a look-up row with its address, serial and sealed key
     key = open_private_key(
         protector, row.smime_key_sealed, smime_context(row.address, row.smime_serial)
     )

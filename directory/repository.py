@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from directory.models import Mailbox, Organisation, Practitioner, TrustDomain
+from storage.database import Database
+from storage.inline import rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +57,24 @@ async def mailbox_by_address(session: AsyncSession, address: str) -> Mailbox | N
     return result.scalar_one_or_none()
 
 
-async def mailbox_ref(session: AsyncSession, address: str) -> MailboxRef | None:
-    mailbox = await mailbox_by_address(session, address)
-    return None if mailbox is None else mailbox_ref_of(mailbox)
+# MailboxRef's fields, looked up at every RCPT (storage.inline: inline on SQLite).
+_REF = select(
+    Mailbox.id,
+    Mailbox.address,
+    Mailbox.kind,
+    Mailbox.crypto,
+    Mailbox.delivery,
+    Mailbox.quota,
+    Mailbox.status,
+    Mailbox.local,
+    Mailbox.display_name,
+).where(Mailbox.address == bindparam("address"))
+_TRUSTED = select(TrustDomain.domain).where(TrustDomain.domain == bindparam("domain"))
+
+
+async def mailbox_ref(source: AsyncSession | Database, address: str) -> MailboxRef | None:
+    found = await rows(source, _REF, address=normalise_address(address))
+    return MailboxRef(*found[0]) if found else None
 
 
 async def practitioner(session: AsyncSession, national_id: str) -> Practitioner | None:
@@ -79,6 +96,11 @@ async def mailboxes_of_practitioner(session: AsyncSession, national_id: str) -> 
 
 async def trust_domain(session: AsyncSession, domain: str) -> TrustDomain | None:
     return await session.get(TrustDomain, domain.strip().lower().rstrip("."))
+
+
+async def trusted(source: AsyncSession | Database, domain: str) -> bool:
+    """Is `domain` another operator of the trust space?"""
+    return bool(await rows(source, _TRUSTED, domain=domain.strip().lower().rstrip(".")))
 
 
 async def trust_domains(session: AsyncSession) -> list[TrustDomain]:

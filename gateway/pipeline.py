@@ -26,14 +26,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.utils import format_datetime
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from config.logging import Event, get_logger
 from config.settings import Settings, SmtpSettings
 from crypto import keystore
 from crypto.errors import CryptoError
-from crypto.models import KeyStatus, MailboxKey
 from directory import repository
 from directory.repository import MailboxRef
 from gateway import integration, protect
@@ -68,22 +64,16 @@ async def check_sender(
     first = run_chain("mail", policy.MAIL_SHAPE, facts)
     if not first.accepted:
         return first
-    async with db.lookup() as session:
-        signing_key = await _key_usable(session, mail_from)
+    signing_key = await _key_usable(db, mail_from)
     second = run_chain("mail", policy.MAIL_KEY, replace(facts, signing_key=signing_key))
     return Decision("mail", first.checked + second.checked, second.hits)
 
 
-async def _key_usable(session: AsyncSession, address: str) -> bool:
+async def _key_usable(db: Database, address: str) -> bool:
     """The mailbox has an active key generation that has not expired. Only its expiry
     is read: loading the whole generation (certificate, sealed keys) at each MAIL and
     RCPT cost more than the query (DATA reads the keys it uses)."""
-    not_after = await session.scalar(
-        select(MailboxKey.not_after).where(
-            MailboxKey.address == keystore.normalise(address),
-            MailboxKey.status == KeyStatus.ACTIVE.value,
-        )
-    )
+    not_after = await keystore.usable_until(db, address)
     return not_after is not None and not_after > utcnow()
 
 
@@ -117,13 +107,10 @@ async def check_recipient(
     if address.lower() == settings.routing_address.lower():
         return RecipientCheck(first, routing_ref(settings.routing_address))
     domain = shape.domain
-    async with db.lookup() as session:
-        mailbox = await repository.mailbox_ref(session, address)
-        trusted = (
-            domain not in local_domains
-            and await repository.trust_domain(session, domain) is not None
-        )
-        key_issued = mailbox is not None and await _key_usable(session, address)
+    # Point look-ups, inline on SQLite (storage.inline): one snapshot each.
+    mailbox = await repository.mailbox_ref(db, address)
+    trusted = domain not in local_domains and await repository.trusted(db, domain)
+    key_issued = mailbox is not None and await _key_usable(db, address)
     if mailbox is not None and not mailbox.local:
         mailbox = None
     remote: RemoteKeys | KeyLookupFailed | None = None
@@ -272,9 +259,7 @@ async def decide(
         integrated.content, headers, settings.service.hostname, now
     )
     order = replace(routed, message=completed, signer=signer)
-    return await _protected(
-        tools, decision, message_id, order, integrated=integrated, now=now
-    )
+    return await _protected(tools, decision, message_id, order, integrated=integrated, now=now)
 
 
 async def _protected(

@@ -29,8 +29,6 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from crypto import keystore, openpgp, policy, smime
 from crypto.errors import KeyMaterialError, NoUsableKey
 from crypto.smime import mime
@@ -46,6 +44,7 @@ from gateway.protection import (
 )
 from gateway.trust import inbound
 from gateway.trust.remote_keys import RemoteKeys
+from storage.database import Database
 
 KeyMaterial = bytes | str  # a certificate (PEM) or an armored OpenPGP public key
 
@@ -114,51 +113,53 @@ async def _seal(
 
 
 async def _gather(protector: Protector, order: Order, *, signed_already: bool) -> _Keys:
-    """Every key the copies need, read in one transaction."""
+    """Every key the copies need: point look-ups, inline on SQLite (storage.inline)."""
     keys = _Keys()
-    async with protector.db.lookup() as session:
-        for recipient in order.recipients:
-            form = recipient.crypto if recipient.crypto in FORMS else policy.FORM_CBC
-            key = (
-                await _local_key(session, recipient.address, form)
-                if recipient.local
-                else _remote_key(order.remote_keys, recipient.address, form)
-            )
-            keys.by_form.setdefault(form, []).append((recipient.address, key))
-        try:
-            await _signers(protector, session, order.signer, keys, signed_already)
-        except NoUsableKey:
-            raise refused(
-                550,
-                "5.7.1",
-                f"<{order.signer}>, the From address, has no active signing key: ask an"
-                " administrator to issue its keys (salus keys issue)",
-            ) from None
+    db = protector.db
+    for recipient in order.recipients:
+        form = recipient.crypto if recipient.crypto in FORMS else policy.FORM_CBC
+        key = (
+            await _local_key(db, recipient.address, form)
+            if recipient.local
+            else _remote_key(order.remote_keys, recipient.address, form)
+        )
+        keys.by_form.setdefault(form, []).append((recipient.address, key))
+    try:
+        await _signers(protector, order.signer, keys, signed_already)
+    except NoUsableKey:
+        raise refused(
+            550,
+            "5.7.1",
+            f"<{order.signer}>, the From address, has no active signing key: ask an"
+            " administrator to issue its keys (salus keys issue)",
+        ) from None
     return keys
 
 
-async def _signers(
-    protector: Protector, session: AsyncSession, signer: str, keys: _Keys, signed_already: bool
-) -> None:
+async def _signers(protector: Protector, signer: str, keys: _Keys, signed_already: bool) -> None:
     """Load the sender's keys that the copies sign with (NoUsableKey without them)."""
     if not signed_already and (policy.FORM_CBC in keys.by_form or policy.FORM_GCM in keys.by_form):
         keys.smime_signer = await keystore.signer(
-            session, protector.sealer, protector.data_dir, signer
+            protector.db, protector.sealer, protector.data_dir, signer
         )
     if OPENPGP in keys.by_form:
-        if await keystore.active(session, signer) is None:
-            raise NoUsableKey(signer, "OpenPGP")
-        # Generations come newest first, and the newest is the active one.
-        keys.openpgp_signer = (await keystore.openpgp_secrets(session, protector.sealer, signer))[0]
+        async with protector.db.lookup() as session:
+            if await keystore.active(session, signer) is None:
+                raise NoUsableKey(signer, "OpenPGP")
+            # Generations come newest first, and the newest is the active one.
+            secrets = await keystore.openpgp_secrets(session, protector.sealer, signer)
+        keys.openpgp_signer = secrets[0]
 
 
-async def _local_key(session: AsyncSession, address: str, form: str) -> KeyMaterial:
+async def _local_key(db: Database, address: str, form: str) -> KeyMaterial:
     try:
         if form == OPENPGP:
-            return await keystore.openpgp_public(session, address)
-        return await keystore.recipient_cert(session, address)
+            return await keystore.openpgp_public(db, address)
+        return await keystore.recipient_cert(db, address)
     except NoUsableKey:
-        raise refused(550, "5.7.1", f"<{address}>: the keys of this mailbox are not issued") from None
+        raise refused(
+            550, "5.7.1", f"<{address}>: the keys of this mailbox are not issued"
+        ) from None
 
 
 def _remote_key(remote_keys: Mapping[str, RemoteKeys], address: str, form: str) -> KeyMaterial:

@@ -1,0 +1,166 @@
+"""Hot point look-ups: one Core SELECT, run on SQLite by `sqlite3` on the event loop.
+
+A look-up of one indexed row through an async SQLAlchemy session costs about 0.3-0.5 ms
+of the loop's time (checkout, BEGIN, compiling the cache key, nine greenlet switches,
+result processing, rollback, checkin), where SQLite itself takes about 10 us. The SMTP
+submission of one message makes six to eight of them (the sender's key at MAIL, the
+recipient at RCPT, the keys the protect step signs and encrypts with), which made them a
+third of the loop's time per message (bench/submission.py, docs/benchmarks.md).
+
+`fetch(db, statement, **params)` runs a Core statement defined once, with named
+`bindparam`s (`rows(source, ...)` takes a session too, for a caller already in one):
+- on SQLite, compiled once per statement for the SQLite dialect and executed by a
+  dedicated `sqlite3` connection (`query_only`, busy timeout 0) in its own snapshot,
+  with the column types' result processors applied (UtcDateTime comes back aware);
+- on PostgreSQL, or when SQLite answers BUSY (recovery after a crash: rare, see
+  storage.sqlite_reader), through `Database.lookup()` like any other read.
+Both paths return the same rows, with the columns as attributes; tests/integration/test_inline_reads.py checks it. Only
+for reads of a few rows by an index: inline, a scan would stop every session.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import namedtuple
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.errors import StorageUnavailable
+
+if TYPE_CHECKING:
+    from storage.database import Database
+
+_DIALECT = sqlite_dialect.dialect()
+AnySelect = Select[*tuple[Any, ...]]
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    binds: tuple[tuple[str, Processor, Any], ...]  # name, processor, value; in `?` order
+    results: tuple[Processor, ...]
+    row: Callable[..., tuple[Any, ...]]  # a named tuple of the selected columns
+
+
+_REQUIRED = object()
+_COMPILED: dict[int, tuple[AnySelect, _Compiled]] = {}
+
+
+def _compiled(statement: AnySelect) -> _Compiled:
+    cached = _COMPILED.get(id(statement))
+    if cached is not None and cached[0] is statement:
+        return cached[1]
+    compiled = statement.compile(dialect=_DIALECT)
+    if any(bind.expanding for bind in compiled.binds.values()):
+        raise ValueError("an IN list of values is not a point look-up: use Database.read")
+    binds = tuple(
+        (
+            name,
+            bind.type.dialect_impl(_DIALECT).bind_processor(_DIALECT),
+            _REQUIRED if bind.required else bind.value,
+        )
+        for name in compiled.positiontup or ()
+        for bind in (compiled.binds[name],)
+    )
+    results = tuple(
+        column.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
+        for column in statement.selected_columns
+    )
+    names = [column.key or f"c{n}" for n, column in enumerate(statement.selected_columns)]
+    entry = _Compiled(compiled.string, binds, results, namedtuple("Row", names, rename=True))
+    _COMPILED[id(statement)] = (statement, entry)  # statements are module constants
+    return entry
+
+
+class _Busy(Exception):
+    """SQLite asked this reader to wait: read through the session instead."""
+
+
+class InlineReads:
+    """The `sqlite3` connection of one SQLite file database for `fetch`."""
+
+    def __init__(self, path: str, *, uri: bool) -> None:
+        self._path, self._uri = path, uri
+        self._conn: sqlite3.Connection | None = None
+
+    @classmethod
+    def of(cls, url: str) -> InlineReads | None:
+        """For a SQLite file database; None for PostgreSQL or an in-memory database."""
+        if not url.startswith("sqlite"):
+            return None
+        parsed = make_url(url)
+        if not parsed.database or parsed.database == ":memory:":
+            return None
+        return cls(parsed.database, uri=parsed.query.get("uri") in ("true", "1"))
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(
+                self._path, uri=self._uri, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA busy_timeout=0")
+            conn.execute("PRAGMA query_only=1")
+            self._conn = conn
+        return self._conn
+
+    def rows(self, statement: AnySelect, params: dict[str, Any]) -> list[Any]:
+        compiled = _compiled(statement)
+        values = []
+        for name, process, default in compiled.binds:
+            value = params.get(name, default)
+            if value is _REQUIRED:
+                raise KeyError(f"the look-up needs a value for {name!r}")
+            values.append(value if process is None else process(value))
+        try:
+            conn = self._connection()
+            conn.execute("BEGIN")
+            try:
+                raw = conn.execute(compiled.sql, values).fetchall()
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise _Busy from exc
+            raise StorageUnavailable(f"database unavailable: {exc}") from exc
+        processors, make = compiled.results, compiled.row
+        if not any(processors):
+            return [make(*row) for row in raw]
+        return [
+            make(*(v if p is None else p(v) for v, p in zip(row, processors, strict=True)))
+            for row in raw
+        ]
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+async def fetch(db: Database, statement: AnySelect, **params: Any) -> Sequence[Any]:
+    """The rows of `statement` with `params` (see the module docstring)."""
+    reader = db.inline_reads
+    if reader is not None:
+        try:
+            return reader.rows(statement, params)
+        except _Busy:
+            pass
+    async with db.lookup() as session:
+        found: Sequence[Any] = (await session.execute(statement, params)).all()
+    return found
+
+
+async def rows(
+    source: AsyncSession | Database, statement: AnySelect, **params: Any
+) -> Sequence[Any]:
+    """`fetch` on a Database; inside a caller's session, through that session."""
+    if isinstance(source, AsyncSession):
+        found: Sequence[Any] = (await source.execute(statement, params)).all()
+        return found
+    return await fetch(source, statement, **params)
