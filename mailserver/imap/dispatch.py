@@ -92,5 +92,5 @@ async def dispatch(command: Command, session: Session) -> Outcome:
         updates = await after.folder.refresh(
             session.ctx.reader, expunges=expunges, force=route.poll
         )
-        await session.send_all(updates)
+        await session.send_all(updates, more=True)
     return outcome

@@ -90,12 +90,14 @@ class Session:
         self.state = state
 
     # ---- I/O -------------------------------------------------------------------------
-    async def send(self, data: bytes) -> None:
-        await self.output.send(data)
+    async def send(self, data: bytes, *, more: bool = False) -> None:
+        await self.output.send(data, more=more)
 
-    async def send_all(self, chunks: list[bytes]) -> None:
+    async def send_all(self, chunks: list[bytes], *, more: bool = False) -> None:
+        """`more`: the command's tagged response (or more of its data) follows, so the
+        chunks may wait to go out with it (see Output.send)."""
         if chunks:
-            await self.output.send(b"".join(chunks))
+            await self.output.send(b"".join(chunks), more=more)
 
     async def read_line(self) -> bytes:
         """One line from the client (a SASL response, IDLE's DONE), without CRLF."""

@@ -57,7 +57,7 @@ async def fetch(cmd: commands.Fetch, session: Session, state: Selected) -> Outco
     for part in chunks(uids, BATCH_COUNT):
         if plan.content == NONE:  # flags, dates, sizes: nothing to audit or mark \Seen
             metas = await session.ctx.reader.metadata(view.folder_id, part)
-            await session.send_all([_one(view, m, None, plan, set()) for m in metas])
+            await session.send_all([_one(view, m, None, plan, set()) for m in metas], more=True)
             continue
         for batch in await _content_batches(session, view, part):
             opened, bad = await open_batch(session, view, batch, header_only=plan.content == HEADER)
@@ -143,9 +143,9 @@ async def _send(
             pending.append(response)
             pending_size += len(response)
             if pending_size >= SEND_BYTES:
-                await session.send_all(pending)
+                await session.send_all(pending, more=True)
                 pending, pending_size = [], 0
-    await session.send_all(pending)
+    await session.send_all(pending, more=True)
 
 
 def _one(

@@ -40,7 +40,7 @@ async def search(cmd: commands.Search, session: Session, state: Selected) -> Out
 
 async def _answer(session: Session, numbers: list[int]) -> None:
     numbers.sort()
-    await session.send(b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + b"\r\n")
+    await session.send(b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + b"\r\n", more=True)
 
 
 async def _matching(

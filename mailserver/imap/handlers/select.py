@@ -49,7 +49,7 @@ async def select(cmd: folder_commands.Select, session: Session, state: State) ->
         f"{place.mailbox.address}/{folder.name}",
         {"uidvalidity": folder.uidvalidity, "messages": view.exists},
     )
-    await session.send_all(_opening(view, folder.uidnext, first_unseen))
+    await session.send_all(_opening(view, folder.uidnext, first_unseen), more=True)
     mode = "READ-ONLY" if cmd.readonly else "READ-WRITE"
     verb = "Examine" if cmd.readonly else "Select"
     return Outcome(responses.ok(cmd.tag, f"{verb} completed", mode), Selected(principal, view))

@@ -46,5 +46,5 @@ async def store(cmd: commands.Store, session: Session, state: Selected) -> Outco
             if cmd.uid:
                 items.append(("UID", uid))
             lines.append(responses.fetch(seq, items))
-        await session.send_all(lines)
+        await session.send_all(lines, more=True)
     return Outcome(responses.ok(cmd.tag, "Store completed"))
