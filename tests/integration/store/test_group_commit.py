@@ -5,6 +5,7 @@ write is committed."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mailserver.store.group_commit import GroupCommit
 from storage import audit
 from storage.audit import AuditEntry, AuditEvent
+from storage.base import utcnow
 from storage.database import Database
 
 
@@ -116,3 +118,33 @@ async def test_reads_are_recorded_without_fsync_and_every_other_write_with_it(
     if db.is_sqlite:
         assert (alone, mixed[:2], reads_only, after) == (1, [2, 2], [1, 1], 2)
     assert await audit.verify(db) == 4
+
+
+async def test_entries_appended_in_plain_sqlite_read_back_like_the_orms(db: Database) -> None:
+    # On SQLite the batch's entries are written on the writer's sqlite3 connection: the
+    # rows must be the ones SQLAlchemy would store (the datetime's text above all), or
+    # the chain no longer verifies and `at` reads back wrong.
+    await audit.record(db, AuditEvent("t", "test.setup", "-", "ok"))  # through the ORM
+    writes = GroupCommit(db)
+    detail = {"uidvalidity": 7, "uids": "1:3,9", "items": "BODY[]", "nom": "Éloïse"}
+    before = utcnow()
+    await asyncio.gather(
+        writes.record(AuditEvent("a@salus.test", "imap.fetch", "a/INBOX", "ok", "imap:x", detail)),
+        writes.record(AuditEvent("b@salus.test", "imap.select", "b/INBOX", "ok"), fsync=False),
+    )
+    await writes.close()
+    assert await audit.verify(db) == 3
+    async with db.read() as session:
+        entries = list(
+            (await session.execute(select(AuditEntry).order_by(AuditEntry.seq))).scalars()
+        )
+        if db.is_sqlite:
+            stored = [r[0] for r in await session.execute(text("SELECT at FROM audit_log"))]
+    assert [(e.seq, e.actor, e.action) for e in entries[1:]] == [
+        (2, "a@salus.test", "imap.fetch"),
+        (3, "b@salus.test", "imap.select"),
+    ]
+    assert json.loads(entries[1].detail) == detail and entries[2].detail == "{}"
+    assert all(before <= e.at <= utcnow() and e.at.tzinfo is not None for e in entries[1:])
+    if db.is_sqlite:
+        assert len({len(text_at) for text_at in stored}) == 1  # one format for every entry
