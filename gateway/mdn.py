@@ -28,8 +28,11 @@ _AUTOMATIC = ("auto-generated", "auto-replied", "auto-notified")
 
 
 def headers_of(message: bytes) -> Message:
-    """The header block of `message`, parsed (the body is not read)."""
-    return BytesHeaderParser(policy=compat32).parsebytes(message, headersonly=True)
+    """The header block of `message`, parsed (the body is not read: the parser would
+    still decode and copy all of it, for every message delivered)."""
+    ends = [i for i in (message.find(b"\r\n\r\n"), message.find(b"\n\n")) if i >= 0]
+    head = message[: min(ends) + 2] if ends else message
+    return BytesHeaderParser(policy=compat32).parsebytes(head, headersonly=True)
 
 
 def wanted(headers: Message, envelope_sender: str) -> str | None:

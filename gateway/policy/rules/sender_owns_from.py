@@ -7,6 +7,7 @@ comments and encoded words cannot pass off another address as one's own.
 
 from __future__ import annotations
 
+import functools
 from email.errors import HeaderParseError
 from email.headerregistry import AddressHeader
 from email.policy import default
@@ -40,21 +41,24 @@ def check(facts: ContentFacts) -> Refusal | None:
     return None
 
 
-def header_addresses(field: str, value: str) -> list[str]:
-    """Lowercase addr-specs of an address header; [] when it cannot be parsed."""
+@functools.lru_cache(maxsize=4096)
+def header_addresses(field: str, value: str) -> tuple[str, ...]:
+    """Lowercase addr-specs of an address header; () when it cannot be parsed. Cached:
+    the parser takes ~0.1 ms a field, and a sender's From is the same in each message
+    (the policy and the protect step both read it)."""
     try:
         parsed = default.header_factory(field, value)
     except (HeaderParseError, ValueError, IndexError, TypeError):
-        return []
+        return ()
     if not isinstance(parsed, AddressHeader):
-        return []
+        return ()
     found = []
     for address in parsed.addresses:
         spec = address.addr_spec
         if not address.username or not address.domain or "@" not in spec:
-            return []
+            return ()
         found.append(spec.lower())
-    return found
+    return tuple(found)
 
 
 RULE = Rule(NAME, check)
