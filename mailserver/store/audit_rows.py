@@ -9,12 +9,11 @@ checks them like any other. The head row exists from the migration on; without i
 ORM path (which creates it) is used.
 
 On SQLite the three run on the writer's own `sqlite3` connection, inside the transaction
-the session holds (its write lock taken by BEGIN IMMEDIATE): through SQLAlchemy Core they
-cost about 0.35 ms of the loop per commit, which is one per body FETCH when the sessions
-do not overlap, the larger part of such a FETCH's time on the server; plain `sqlite3`
-runs them in tens of microseconds. The values stored are the ones SQLAlchemy would bind
-(datetimes as its SQLite text, UTC), and tests/integration/store/test_group_commit.py
-checks both paths store the same rows.
+the session holds (`writer_sqlite`): through SQLAlchemy Core they cost about 0.35 ms of
+the loop per commit, which is one per body FETCH when the sessions do not overlap;
+plain `sqlite3` runs them in tens of microseconds. The values stored are the ones
+SQLAlchemy would bind (datetimes as its SQLite text, UTC), and
+tests/integration/store/test_group_commit.py checks both paths store the same rows.
 
 Only for the end of a transaction whose session holds no audit head object of its own
 (`GroupCommit` appends last, after every job): an ORM head loaded earlier in the same
@@ -32,11 +31,10 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailserver.store import writer_sqlite
 from storage import audit
 from storage.audit import AuditEntry, AuditEvent, AuditHead
 from storage.base import utcnow
-from storage.errors import StorageUnavailable
-from storage.sqlite_writer import WriterConnection
 
 _HEAD = cast(Table, AuditHead.__table__)
 _ENTRIES = cast(Table, AuditEntry.__table__)
@@ -71,7 +69,7 @@ async def append(session: AsyncSession, events: Sequence[AuditEvent]) -> None:
     """Chain `events` after the current head, in the caller's transaction."""
     if not events:
         return
-    writer = await _sqlite_writer(session)
+    writer = await writer_sqlite.connection_of(session)
     if writer is not None and _append_sqlite(writer, events):
         return
     head = (await session.execute(_READ_HEAD)).one_or_none()
@@ -83,22 +81,9 @@ async def append(session: AsyncSession, events: Sequence[AuditEvent]) -> None:
     await session.execute(_MOVE_HEAD, {"b_seq": rows[-1]["seq"], "b_hash": rows[-1]["hash"]})
 
 
-async def _sqlite_writer(session: AsyncSession) -> sqlite3.Connection | None:
-    """The `sqlite3` connection under the session's write transaction (SQLite's writer
-    engine), with the session's pending ORM changes flushed first; None otherwise."""
-    connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
-    if not isinstance(driver, WriterConnection):
-        return None
-    if session.new or session.dirty or session.deleted:
-        await session.flush()
-    return driver.sqlite
-
-
 def _append_sqlite(writer: sqlite3.Connection, events: Sequence[AuditEvent]) -> bool:
     """Chain `events` in plain `sqlite3`; False (nothing written) when there is no head
-    row yet. A failure of the database is StorageUnavailable, as `Database.write` maps
-    it for statements run through SQLAlchemy."""
+    row yet."""
     try:
         head = writer.execute(_SQLITE_READ_HEAD).fetchone()
         if head is None:
@@ -107,7 +92,7 @@ def _append_sqlite(writer: sqlite3.Connection, events: Sequence[AuditEvent]) -> 
         writer.executemany(_SQLITE_INSERT, [_sqlite_row(row) for row in rows])
         writer.execute(_SQLITE_MOVE_HEAD, (rows[-1]["seq"], rows[-1]["hash"]))
     except sqlite3.OperationalError as exc:
-        raise StorageUnavailable(f"database unavailable: OperationalError: {exc}") from exc
+        raise writer_sqlite.unavailable(exc) from exc
     return True
 
 

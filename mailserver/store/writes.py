@@ -9,6 +9,7 @@ kept exact for the quota.
 from __future__ import annotations
 
 import enum
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -17,7 +18,7 @@ from sqlalchemy import Row, Table, bindparam, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.at_rest import AtRestCipher
-from mailserver.store import sealing
+from mailserver.store import sealing, writer_sqlite
 from mailserver.store.deliver import add_message, check_quota, lock_folder
 from mailserver.store.errors import FolderNotFound
 from mailserver.store.flags import DELETED, Flags
@@ -132,6 +133,12 @@ async def add_system_flags(
 ) -> FlagResult:
     """Set system flags (the implicit \\Seen of a FETCH) in SQL: no read first, only the
     rows lacking a bit change; their flags are returned."""
+    writer = await writer_sqlite.connection_of(session)
+    if writer is not None:
+        try:
+            return _add_system_flags_sqlite(writer, folder_id, uids, bits)
+        except sqlite3.OperationalError as exc:
+            raise writer_sqlite.unavailable(exc) from exc
     raised = await session.execute(_RAISE_MODSEQ, {"b_folder": folder_id})
     modseq = raised.scalar_one_or_none()
     if modseq is None:
@@ -141,6 +148,33 @@ async def add_system_flags(
         params = {"b_folder": folder_id, "uids": list(part), "bits": bits, "b_modseq": modseq}
         rows = await session.execute(_ADD_BITS, params)
         flags.update({r.uid: Flags.from_row(r.system_flags, r.keywords) for r in rows})
+    return FlagResult(flags, set(flags), modseq if flags else 0)
+
+
+# The statements above in plain `sqlite3`, for the SQLite writer (`writer_sqlite`).
+_SQLITE_RAISE_MODSEQ = (
+    "UPDATE store_folders SET highestmodseq = highestmodseq + 1 WHERE id = ? "
+    "RETURNING highestmodseq"
+)
+_SQLITE_ADD_BITS = (
+    "UPDATE store_messages SET system_flags = system_flags | ?, modseq = ? "
+    "WHERE folder_id = ? AND (system_flags & ?) != ? AND uid IN ({marks}) "
+    "RETURNING uid, system_flags, keywords"
+)
+
+
+def _add_system_flags_sqlite(
+    writer: sqlite3.Connection, folder_id: int, uids: Sequence[int], bits: int
+) -> FlagResult:
+    raised = writer.execute(_SQLITE_RAISE_MODSEQ, (folder_id,)).fetchone()
+    if raised is None:
+        raise FolderNotFound("the folder was deleted")
+    modseq = int(raised[0])
+    flags: dict[int, Flags] = {}
+    for part in chunks(uids):
+        sql = _SQLITE_ADD_BITS.format(marks=",".join("?" * len(part)))
+        rows = writer.execute(sql, (bits, modseq, folder_id, bits, bits, *part))
+        flags.update({r[0]: Flags.from_row(r[1], r[2]) for r in rows})
     return FlagResult(flags, set(flags), modseq if flags else 0)
 
 

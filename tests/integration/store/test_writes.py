@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from crypto.at_rest import AtRestCipher
 from mailserver.store import QuotaExceeded, deliver, reads, sealing, writes
-from mailserver.store.flags import Flags
+from mailserver.store.errors import FolderNotFound
+from mailserver.store.flags import SEEN, Flags
 from mailserver.store.models import Blob, StoreMailbox
 from mailserver.store.writes import FlagMode
 from storage.database import Database
@@ -129,7 +130,40 @@ async def test_copy_to_another_mailbox_reseals_and_counts_quota(
     assert await _used(db, target) == 2 * len(MESSAGE)
     with pytest.raises(QuotaExceeded):
         async with db.write() as session:
-            await writes.copy_messages(
-                session, at_rest, (source, inbox), [1, 2], (target, "INBOX")
-            )
+            await writes.copy_messages(session, at_rest, (source, inbox), [1, 2], (target, "INBOX"))
     assert await _used(db, target) == 2 * len(MESSAGE)
+
+
+async def test_implicit_seen_changes_only_the_rows_lacking_it(
+    db: Database, at_rest: AtRestCipher, make_mailbox: MakeMailbox
+) -> None:
+    # On SQLite these statements run in plain sqlite3 on the writer's connection, on
+    # PostgreSQL through SQLAlchemy: the same answers and the same rows either way.
+    mailbox_id = await make_mailbox("seen@cabinet.test")
+    await _deliver(db, at_rest, mailbox_id, 3)
+    inbox = await _inbox(db, mailbox_id)
+    async with db.write() as session:
+        await writes.set_flags(session, inbox, [2], FlagMode.ADD, Flags.parse(["\\Seen", "lu"]))
+    async with db.read() as session:
+        before = await reads.folder_state(session, inbox)
+    assert before is not None
+    async with db.write() as session:
+        seen = await writes.add_system_flags(session, inbox, [1, 2, 3, 9], SEEN)
+        again = await writes.add_system_flags(session, inbox, [1, 3], SEEN)
+    assert seen.changed == {1, 3} and set(seen.flags) == {1, 3}
+    assert seen.flags[1].names() == ["\\Seen"]
+    assert seen.modseq == before[0] + 1
+    assert again.changed == set() and again.modseq == 0
+    async with db.read() as session:
+        metas = await reads.all_metadata(session, inbox)
+        after = await reads.folder_state(session, inbox)
+    assert [(m.uid, m.flags.names(), m.modseq) for m in metas] == [
+        (1, ["\\Seen"], seen.modseq),
+        (2, ["\\Seen", "lu"], metas[1].modseq),
+        (3, ["\\Seen"], seen.modseq),
+    ]
+    assert metas[1].modseq < seen.modseq
+    assert after == (seen.modseq + 1, before[1])  # the second call raised it once more
+    with pytest.raises(FolderNotFound):
+        async with db.write() as session:
+            await writes.add_system_flags(session, inbox + 1000, [1], SEEN)
