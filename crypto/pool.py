@@ -4,27 +4,37 @@
 Every crypto entry point the gateway calls takes and returns bytes/str (S/MIME and
 OpenPGP functions, `crypto.smime.verify`'s result dataclass), so it pickles cheaply.
 Workers start from a forkserver that has already imported the crypto packages (no fork
-of a process holding database connections and threads); a worker that dies breaks the
-pool, which is rebuilt for the next call while the failed call raises `PoolFailure`.
-A worker exits as soon as the process that owns the pool is gone, even killed with
-SIGKILL (`salus serve` under `kill -9`): it would otherwise wait on its task queue for
-ever, and keep the forkserver and the resource tracker alive with it.
+of a process holding database connections and threads).
+
+The event loop talks to each worker over its own socket pair, non-blocking, with
+`add_reader`/`add_writer`: a job is pickled and framed on the loop, and the loop reads
+the result when it arrives. `concurrent.futures.ProcessPoolExecutor` did the same
+through two threads of its own (a manager and a queue feeder), which woke for every job
+and took the GIL from the loop at each of its pipe writes: in the submission benchmark
+the loop spent more time waiting for the GIL around a job than pickling it.
+
+A worker that dies (killed, out of memory) fails the job it was doing with
+`PoolFailure` and is replaced; the other jobs go on. A worker exits as soon as the
+process that owns the pool is gone, even killed with SIGKILL (`salus serve` under
+`kill -9`): its end of the socket pair reads end-of-file.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import collections
 import multiprocessing
 import multiprocessing.connection
 import os
-import threading
+import pickle
+import struct
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import ParamSpec, TypeVar
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from typing import Any, ParamSpec, TypeVar, cast
 
+from config.logging import Event, get_logger
 from crypto.errors import CryptoError
 
 P = ParamSpec("P")
@@ -33,28 +43,76 @@ T = TypeVar("T")
 Observer = Callable[[Callable[..., object], float], None]
 
 PRELOAD = ["crypto.smime", "crypto.openpgp", "crypto.validation"]
+_HEADER = struct.Struct("!Q")
+_READY = b"ready"
+_CHUNK = 256 * 1024
+log = get_logger(__name__)
 
 
 class PoolFailure(CryptoError):
     """A crypto worker process died (killed, out of memory) while doing this job."""
 
 
-def _ready() -> bool:
-    return True
+# ---- the worker process ------------------------------------------------------------------
+def _read_exact(fd: int, count: int) -> bytes:
+    parts, left = [], count
+    while left:
+        part = os.read(fd, min(left, _CHUNK))
+        if not part:
+            raise EOFError
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
 
 
-def _exit_with_owner() -> None:
-    """Worker initializer: a daemon thread that ends the worker when its owner dies (the
-    owner's end of the sentinel pipe closes, whatever killed it)."""
-    owner = multiprocessing.parent_process()
-    if owner is None:
-        return
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
-    def watch() -> None:
-        multiprocessing.connection.wait([owner.sentinel])
+
+def _serve(conn: multiprocessing.connection.Connection) -> None:
+    """A worker's life: jobs in, results out, until the owner's end closes."""
+    fd = conn.fileno()
+    os.set_blocking(fd, True)
+    try:
+        _write_all(fd, _HEADER.pack(len(_READY)) + _READY)
+        while True:
+            (size,) = _HEADER.unpack(_read_exact(fd, _HEADER.size))
+            fn, args, kwargs = pickle.loads(_read_exact(fd, size))  # noqa: S301 - our own
+            try:
+                outcome: tuple[bool, object] = (True, fn(*args, **kwargs))
+            except Exception as exc:  # returned to the caller, typed
+                outcome = (False, exc)
+            try:
+                data = pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:  # an unpicklable result or exception
+                error = CryptoError(f"the crypto job's result cannot be returned: {exc}")
+                data = pickle.dumps((False, error), pickle.HIGHEST_PROTOCOL)
+            _write_all(fd, _HEADER.pack(len(data)) + data)
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        pass  # the owner is gone (or stopped the pool)
+    finally:
         os._exit(0)
 
-    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
+
+# ---- the owner's side ----------------------------------------------------------------------
+@dataclass(eq=False)
+class _Job:
+    fn: Callable[..., object]
+    payload: bytes
+    done: asyncio.Future[Any]
+
+
+@dataclass(eq=False)
+class _Worker:
+    process: BaseProcess
+    fd: int
+    conn: multiprocessing.connection.Connection
+    ready: asyncio.Future[None]
+    job: _Job | None = None
+    inbox: bytearray = field(default_factory=bytearray)
+    outbox: memoryview | None = None
 
 
 class CryptoPool:
@@ -67,41 +125,198 @@ class CryptoPool:
     def __init__(self, workers: int | None = None, *, observe: Observer | None = None) -> None:
         self.workers = workers or max(1, os.cpu_count() or 1)
         self._observe = observe
-        self._executor: ProcessPoolExecutor | None = None
-
-    def _new_executor(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOAD)
-        return ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=_exit_with_owner
-        )
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(PRELOAD)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pool: list[_Worker] = []
+        self._queue: collections.deque[_Job] = collections.deque()
 
     async def start(self) -> None:
         """Start the workers and wait until each has imported the crypto packages."""
-        self._executor = self._new_executor()
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(
-            *(loop.run_in_executor(self._executor, _ready) for _ in range(self.workers))
-        )
+        self._loop = asyncio.get_running_loop()
+        starting = [await self._spawn() for _ in range(self.workers)]
+        await asyncio.gather(*(w.ready for w in starting))
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        executor = self._executor
-        if executor is None:
+        if self._loop is None:
             raise CryptoError("the crypto pool is not started")
-        loop = asyncio.get_running_loop()
+        if asyncio.get_running_loop() is not self._loop:
+            self._move_to(asyncio.get_running_loop())
         started = time.perf_counter()
+        payload = pickle.dumps((fn, args, kwargs), pickle.HIGHEST_PROTOCOL)
+        job = _Job(fn, payload, self._loop.create_future())
+        self._queue.append(job)
+        self._dispatch()
         try:
-            return await loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
-        except BrokenProcessPool as exc:
-            if self._executor is executor:  # the first caller to notice rebuilds it
-                self._executor = self._new_executor()
-                executor.shutdown(wait=False, cancel_futures=True)
-            raise PoolFailure("a crypto worker process failed; the pool was restarted") from exc
+            return cast(T, await job.done)
         finally:
             if self._observe is not None:
                 self._observe(fn, time.perf_counter() - started)
 
     async def stop(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+        loop, self._loop = self._loop, None
+        workers, self._pool = self._pool, []
+        for job in self._queue:
+            if not job.done.done():
+                job.done.set_exception(CryptoError("the crypto pool is stopping"))
+        self._queue.clear()
+        for worker in workers:
+            self._close(worker, loop)
+            if worker.job is not None and not worker.job.done.done():
+                worker.job.done.set_exception(CryptoError("the crypto pool is stopping"))
+        await asyncio.to_thread(_join, [w.process for w in workers])
+
+    def _move_to(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve from `loop` from now on (a pool started in one event loop and used in
+        another, as the tests' shared pool is): the workers' sockets are watched there,
+        and the jobs waiting in the old loop fail."""
+        old, self._loop = self._loop, loop
+        for worker in list(self._pool):
+            if old is not None and not old.is_closed():
+                old.remove_reader(worker.fd)
+                old.remove_writer(worker.fd)
+            job, worker.job = worker.job, None
+            if job is not None or worker.outbox is not None or worker.inbox:
+                self._pool.remove(worker)  # halfway through a job: its stream is unusable
+                self._close(worker, None)
+                self._start_replacement()
+                continue
+            if not worker.ready.done():
+                self._pool.remove(worker)
+                self._close(worker, None)
+                self._start_replacement()
+                continue
+            worker.ready = loop.create_future()
+            worker.ready.set_result(None)
+            loop.add_reader(worker.fd, self._readable, worker)
+        for job in self._queue:
+            if not job.done.done():
+                job.done.set_exception(CryptoError("the crypto pool moved to another event loop"))
+        self._queue.clear()
+
+    # -- workers --
+    async def _spawn(self) -> _Worker:
+        loop = self._loop
+        assert loop is not None
+        ours, theirs = self._context.Pipe(duplex=True)
+        process = self._context.Process(target=_serve, args=(theirs,), daemon=True)
+        await asyncio.to_thread(process.start)  # the forkserver's first start takes a while
+        theirs.close()
+        if self._loop is not loop:  # stopped meanwhile
+            ours.close()
+            await asyncio.to_thread(_join, [process])
+            raise CryptoError("the crypto pool stopped while a worker started")
+        fd = ours.fileno()
+        os.set_blocking(fd, False)
+        worker = _Worker(process, fd, ours, loop.create_future())
+        self._pool.append(worker)
+        loop.add_reader(fd, self._readable, worker)
+        return worker
+
+    def _replace(self, worker: _Worker, reason: str) -> None:
+        """`worker` died: fail its job, start another in its place."""
+        if worker in self._pool:
+            self._pool.remove(worker)
+        self._close(worker, self._loop)
+        job, worker.job = worker.job, None
+        if job is not None and not job.done.done():
+            job.done.set_exception(
+                PoolFailure(f"a crypto worker process failed ({reason}); it was replaced")
+            )
+        if not worker.ready.done():
+            worker.ready.set_exception(PoolFailure(f"a crypto worker did not start ({reason})"))
+        self._start_replacement()
+
+    def _start_replacement(self) -> None:
+        if self._loop is not None:
+            replacing = self._loop.create_task(self._spawn())
+            replacing.add_done_callback(_log_failed_spawn)
+
+    def _close(self, worker: _Worker, loop: asyncio.AbstractEventLoop | None) -> None:
+        if loop is not None and not loop.is_closed():
+            loop.remove_reader(worker.fd)
+            loop.remove_writer(worker.fd)
+        worker.conn.close()
+
+    # -- jobs --
+    def _dispatch(self) -> None:
+        for worker in self._pool:
+            if not self._queue:
+                return
+            if worker.job is None and worker.ready.done() and not worker.ready.exception():
+                self._send(worker, self._queue.popleft())
+
+    def _send(self, worker: _Worker, job: _Job) -> None:
+        worker.job = job
+        worker.outbox = memoryview(_HEADER.pack(len(job.payload)) + job.payload)
+        self._writable(worker)
+
+    def _writable(self, worker: _Worker) -> None:
+        loop = self._loop
+        try:
+            while worker.outbox:
+                worker.outbox = worker.outbox[os.write(worker.fd, worker.outbox) :]
+        except BlockingIOError:
+            if loop is not None:
+                loop.add_writer(worker.fd, self._writable, worker)
+            return
+        except OSError as exc:
+            self._replace(worker, type(exc).__name__)
+            return
+        worker.outbox = None
+        if loop is not None:
+            loop.remove_writer(worker.fd)
+
+    def _readable(self, worker: _Worker) -> None:
+        try:
+            while True:
+                part = os.read(worker.fd, _CHUNK)
+                if not part:
+                    self._replace(worker, "exited")
+                    return
+                worker.inbox += part
+                if len(part) < _CHUNK:
+                    break
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            self._replace(worker, type(exc).__name__)
+            return
+        while len(worker.inbox) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(worker.inbox)
+            end = _HEADER.size + size
+            if len(worker.inbox) < end:
+                return
+            message = bytes(worker.inbox[_HEADER.size : end])
+            del worker.inbox[:end]
+            self._received(worker, message)
+
+    def _received(self, worker: _Worker, message: bytes) -> None:
+        if not worker.ready.done():
+            worker.ready.set_result(None)  # its first message says it is ready
+            self._dispatch()
+            return
+        job, worker.job = worker.job, None
+        ok, value = pickle.loads(message)  # noqa: S301 - from our own worker
+        if job is not None and not job.done.done():  # a cancelled caller drops its result
+            if ok:
+                job.done.set_result(value)
+            else:
+                job.done.set_exception(value)
+        self._dispatch()
+
+
+def _join(processes: list[BaseProcess]) -> None:
+    for process in processes:
+        process.join(5)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+
+
+def _log_failed_spawn(task: asyncio.Task[_Worker]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error(
+            Event.CRYPTO_PROTECT_FAILED,
+            reason=f"a crypto worker could not start: {task.exception()}",
+        )

@@ -4,13 +4,14 @@ pool down for the next message."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 
 import pytest
 
 from crypto import policy, smime
-from crypto.errors import DecryptionError, EnvelopeRefused, Reason
+from crypto.errors import CryptoError, DecryptionError, EnvelopeRefused, Reason
 from crypto.pool import CryptoPool, PoolFailure
 from tests.unit.crypto.pki import NOW, Pki
 
@@ -72,3 +73,54 @@ async def test_a_dead_worker_fails_one_call_and_the_pool_recovers() -> None:
         assert smime.verify(signed, [pki.anchors_pem], NOW).valid
     finally:
         await pool.stop()
+
+
+def _echo_reversed(data: bytes) -> bytes:
+    return data[::-1]
+
+
+def _slow(seconds: float) -> str:
+    import time  # noqa: PLC0415 - runs in the worker
+
+    time.sleep(seconds)
+    return "slept"
+
+
+def _unpicklable() -> object:
+    return lambda: None
+
+
+async def test_more_jobs_than_workers_large_payloads_and_cancelled_callers() -> None:
+    """Jobs queue behind busy workers and each gets its own result; payloads larger
+    than a socket buffer go both ways whole; a caller that gives up does not leave the
+    worker's next result to the wrong caller."""
+    pool = CryptoPool(workers=2)
+    await pool.start()
+    try:
+        blobs = [os.urandom(3 * 1024 * 1024 + n) for n in range(5)]
+        results = await asyncio.gather(*(pool.run(_echo_reversed, b) for b in blobs))
+        assert results == [b[::-1] for b in blobs]
+        slow = asyncio.ensure_future(pool.run(_slow, 0.3))
+        await asyncio.sleep(0.05)
+        slow.cancel()
+        answers = await asyncio.gather(
+            *(pool.run(_echo_reversed, b"%d" % n) for n in range(10, 16))
+        )
+        assert answers == [(b"%d" % n)[::-1] for n in range(10, 16)]
+        with pytest.raises(CryptoError, match="cannot be returned"):
+            await pool.run(_unpicklable)
+        assert await pool.run(_slow, 0) == "slept"
+    finally:
+        await pool.stop()
+
+
+def test_a_pool_started_in_one_event_loop_serves_the_next() -> None:
+    """As the tests' shared pool is used: started by one `asyncio.run`, then used by
+    other loops in turn."""
+    pool = CryptoPool(workers=1)
+    asyncio.run(pool.start())
+    try:
+        assert asyncio.run(pool.run(_echo_reversed, b"abc")) == b"cba"
+        assert asyncio.run(pool.run(_echo_reversed, b"xyz")) == b"zyx"
+    finally:
+        asyncio.run(pool.stop())
