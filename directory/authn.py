@@ -151,7 +151,7 @@ async def authenticate(
     counted = ((keys[0], policy.account_failures), (keys[1], policy.client_failures))
     source = f"{protocol}:{client}"[:_MAX_SOURCE]
     shown = _shown_login(address)
-    async with db.read() as session:
+    async with db.lookup() as session:
         remaining = await throttle.lockout_remaining(session, keys, clock())
         candidate = None if remaining else await _candidate(session, address, secret)
     if candidate is None:
@@ -266,7 +266,7 @@ async def authenticate_certificate(
     key = throttle.client_key(client)
     source = f"{protocol}:{client}"
     actor = f"certificate:{fingerprint}"
-    async with db.read() as session:
+    async with db.lookup() as session:
         remaining = await throttle.lockout_remaining(session, (key,), clock())
         bound = None if remaining else await _bound_mailbox(session, fingerprint)
     if bound is None:
@@ -325,7 +325,7 @@ async def usable_mailboxes(db: Database, principal: Principal) -> list[MailboxRe
     conditions = [Mailbox.id == principal.mailbox_id]
     if principal.practitioner_id is not None:
         conditions += [Mailbox.owner_id == principal.practitioner_id, Mailbox.id.in_(delegated)]
-    async with db.read() as session:
+    async with db.lookup() as session:
         mailboxes = (
             await session.execute(
                 select(Mailbox)

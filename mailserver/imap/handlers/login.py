@@ -144,7 +144,7 @@ def _throttled(exc: AuthThrottled) -> CommandFailed:
 async def _logged_in(tag: str, session: Session, principal: Principal) -> Outcome:
     names = await session.namespace(principal)
     ids = [m.id for m in names.mailboxes]
-    async with session.ctx.db.read() as db_session:
+    async with session.ctx.db.lookup() as db_session:
         unused = await without_store(db_session, ids)
     if unused:
         async with session.ctx.db.write() as db_session:
