@@ -96,6 +96,7 @@ async def _record(
         lambda db_session: writes.add_system_flags(db_session, view.folder_id, unseen, SEEN),
         events=events,
         fsync=False,
+        atomic=True,  # add_system_flags has changed nothing when it raises FolderNotFound
     )
     if result.modseq:
         view.own_modseqs.add(result.modseq)

@@ -148,3 +148,34 @@ async def test_entries_appended_in_plain_sqlite_read_back_like_the_orms(db: Data
     assert all(before <= e.at <= utcnow() and e.at.tzinfo is not None for e in entries[1:])
     if db.is_sqlite:
         assert len({len(text_at) for text_at in stored}) == 1  # one format for every entry
+
+
+async def test_an_atomic_job_that_fails_leaves_its_batch_committed(db: Database) -> None:
+    # An atomic job raises before it writes anything: it shares the batch without a
+    # SAVEPOINT, and its failure still touches nobody else's write.
+    await audit.record(db, AuditEvent("t", "test.setup", "-", "ok"))
+    writes = GroupCommit(db)
+
+    async def refused(_session: AsyncSession) -> None:
+        raise LookupError("nothing to change")
+
+    async def good(n: int) -> int:
+        async def job(session: AsyncSession) -> int:
+            await audit.append(session, AuditEvent("t", "test.write", str(n), "ok"))
+            return n
+
+        return await writes.run(job, atomic=n % 2 == 0)
+
+    event = AuditEvent("t", "test.event", "refused", "ok")
+    results = await asyncio.gather(
+        good(0),
+        writes.run(refused, events=[event], atomic=True),
+        good(1),
+        good(2),
+        return_exceptions=True,
+    )
+    await writes.close()
+    assert results[0] == 0 and results[2:] == [1, 2]
+    assert isinstance(results[1], LookupError)
+    assert await _entries(db) == 4  # the setup and the three good jobs, not the event
+    assert await audit.verify(db) == 4
