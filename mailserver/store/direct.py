@@ -6,7 +6,8 @@ connection checked out, BEGIN, the SELECT and the rollback each a hop to the
 connection's thread, and the statement compiled and its row processed in Python around
 them (about 1 ms of the loop's time, 27 us of which is the SELECT itself; measured in
 docs/benchmarks.md). The reads here are indexed look-ups of one folder's rows: the
-message asked for, the rows changed since a modseq, the metadata SEARCH walks. In WAL
+message asked for, the rows changed since a modseq, the metadata SEARCH walks, the
+index SELECT reads. In WAL
 mode a reader waits for no writer, so each runs inline in microseconds, in its own
 snapshot (BEGIN ... COMMIT with no await between). `busy_timeout` is 0: in the rare
 moments a reader could wait (recovery after a crash, a truncating checkpoint) the
@@ -29,7 +30,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from mailserver.store.flags import Flags
-from mailserver.store.reads import CHUNK, Delta, FlagChange, MessageMeta, chunks
+from mailserver.store.reads import CHUNK, Delta, FlagChange, MessageMeta, Opening, chunks
 from storage.database import Database
 from storage.errors import StorageUnavailable
 
@@ -115,6 +116,26 @@ class DirectReads:
         with self._snapshot() as conn:
             rows = conn.execute(sql, (folder_id, *uids)).fetchall()
         return [(_meta(r), r[7]) for r in rows]
+
+    def opening(self, mailbox_id: int, name: str) -> Opening | None:
+        """What `reads.opening` answers, in one snapshot. It reads every message of the
+        folder (two integers a row, through the (folder, uid) index); through SQLAlchemy
+        the same rows also came back to the loop, one Row object each."""
+        with self._snapshot() as conn:
+            folder = conn.execute(
+                "SELECT id, name, uidvalidity, uidnext, highestmodseq FROM store_folders "
+                "WHERE mailbox_id = ? AND name = ?",
+                (mailbox_id, name),
+            ).fetchone()
+            if folder is None:
+                return None
+            rows = conn.execute(
+                "SELECT uid, system_flags FROM store_messages WHERE folder_id = ? ORDER BY uid",
+                (folder[0],),
+            ).fetchall()
+        folder_id, stored_name, uidvalidity, uidnext, highestmodseq = folder
+        index = [(int(r[0]), int(r[1])) for r in rows]
+        return Opening(folder_id, stored_name, uidvalidity, uidnext, highestmodseq, index)
 
     def version(self, folder_id: int) -> tuple[int, int, int] | None:
         """(mailbox, UIDVALIDITY, highest modseq) of a folder: every change to its

@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 
 from mailserver.store import reads
 from mailserver.store.direct import DirectBusy, DirectReads
-from mailserver.store.reads import Delta, MessageMeta
+from mailserver.store.reads import Delta, MessageMeta, Opening
 from storage.database import Database
 
 # Metadata rows kept for SEARCH, all folders together (a row is about 300 bytes).
@@ -35,6 +35,16 @@ class Reader:
                 pass
         async with self.db.read() as session:
             return await reads.sealed_contents(session, folder_id, uids, header_only=header_only)
+
+    async def opening(self, mailbox_id: int, name: str) -> Opening | None:
+        """The folder `name` of a mailbox and its index (SELECT), or None."""
+        if self._direct is not None:
+            try:
+                return self._direct.opening(mailbox_id, name)
+            except DirectBusy:
+                pass
+        async with self.db.read() as session:
+            return await reads.opening(session, mailbox_id, name)
 
     async def metadata(self, folder_id: int, uids: Sequence[int] | None) -> list[MessageMeta]:
         """Metadata of the given UIDs that still exist (all when None), ascending."""

@@ -48,6 +48,19 @@ class Delta:
 
 
 @dataclass(frozen=True, slots=True)
+class Opening:
+    """What SELECT and EXAMINE read of a folder, in one snapshot: the folder and the
+    (uid, system flag bits) of every message, by ascending UID."""
+
+    folder_id: int
+    name: str
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    index: list[tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
 class FolderCounts:
     messages: int
     unseen: int
@@ -60,6 +73,21 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> list[Sequence[T]]:
 async def folder_by_name(session: AsyncSession, mailbox_id: int, name: str) -> Folder | None:
     query = select(Folder).where(Folder.mailbox_id == mailbox_id, Folder.name == name)
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def opening(session: AsyncSession, mailbox_id: int, name: str) -> Opening | None:
+    """The folder `name` of a mailbox and its index, or None when there is no such folder."""
+    folder = await folder_by_name(session, mailbox_id, name)
+    if folder is None:
+        return None
+    return Opening(
+        folder.id,
+        folder.name,
+        folder.uidvalidity,
+        folder.uidnext,
+        folder.highestmodseq,
+        await index(session, folder.id),
+    )
 
 
 async def folder_state(session: AsyncSession, folder_id: int) -> tuple[int, int] | None:

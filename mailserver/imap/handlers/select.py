@@ -13,7 +13,6 @@ from mailserver.imap.responses import CommandFailed
 from mailserver.imap.selected import SelectedFolder
 from mailserver.imap.session import Session
 from mailserver.imap.states import Authenticated, Selected, State, principal_of
-from mailserver.store import reads
 from mailserver.store.flags import SEEN
 
 FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
@@ -25,15 +24,14 @@ async def select(cmd: folder_commands.Select, session: Session, state: State) ->
     # A SELECT that fails leaves no folder selected (RFC 3501 §6.3.1).
     session.set_state(Authenticated(principal))
     place = (await session.namespace(principal)).resolve(cmd.mailbox)
-    async with session.ctx.db.read() as db_session:
-        folder = await reads.folder_by_name(db_session, place.mailbox.id, place.folder)
-        if folder is None:
-            raise CommandFailed("No such mailbox", "NONEXISTENT")
-        index = await reads.index(db_session, folder.id)
+    folder = await session.ctx.reader.opening(place.mailbox.id, place.folder)
+    if folder is None:
+        raise CommandFailed("No such mailbox", "NONEXISTENT")
+    index = folder.index
     view = SelectedFolder(
         mailbox_id=place.mailbox.id,
         mailbox_address=place.mailbox.address,
-        folder_id=folder.id,
+        folder_id=folder.folder_id,
         name=cmd.mailbox,
         stored_name=folder.name,
         readonly=cmd.readonly,

@@ -57,6 +57,12 @@ async def test_reader_answers_like_the_session_reads(
         assert await reader.metadata(folder, None) == all_meta
         assert await reader.metadata(folder, [6, 1, 7]) == [all_meta[0], all_meta[5]]
         assert all_meta[0].internal_date == dt.datetime(2024, 3, 4, 10, 0, tzinfo=dt.UTC)
+        async with db.read() as session:
+            opened = await reads.opening(session, mailbox, "INBOX")
+        assert opened is not None and opened.folder_id == folder
+        assert opened.index == [(m.uid, m.flags.system) for m in all_meta]
+        assert await reader.opening(mailbox, "INBOX") == opened
+        assert await reader.opening(mailbox, "inbox-not-there") is None
 
         async with db.write() as session:
             seen = await writes.add_system_flags(session, folder, [1, 2], SEEN)
@@ -79,6 +85,12 @@ async def test_reader_answers_like_the_session_reads(
         assert {c.uid for c in delta.changes} == {1, 2, 5}
         unchanged = await reader.delta(folder, delta.highest, excluding=(), known=known, look=False)
         assert unchanged == Delta(delta.highest, [], None)
+        async with db.read() as session:
+            reopened = await reads.opening(session, mailbox, "INBOX")
+        assert reopened is not None and reopened.highestmodseq == delta.highest
+        assert [uid for uid, _ in reopened.index] == [1, 2, 4, 5, 6]
+        assert reopened.index[0][1] & SEEN and not reopened.index[2][1] & SEEN
+        assert await reader.opening(mailbox, "INBOX") == reopened
         assert await reader.delta(folder + 1000, 0, excluding=(), known=None, look=False) is None
     finally:
         reader.close()
