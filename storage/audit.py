@@ -15,17 +15,31 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import AsyncIterator, Mapping
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Integer, String, Text, delete, select
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm.util import identity_key
 
 from storage.base import Base, UtcDateTime, utcnow
 from storage.database import Database
 from storage.errors import AuditChainBroken
+from storage.inline import raw_writer, unavailable, write_rows
 
 GENESIS = "0" * 64
 
@@ -51,6 +65,18 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64), default=GENESIS)
+
+
+_ENTRIES = cast(Table, AuditEntry.__table__)
+_HEAD_KEY = identity_key(AuditHead, 1)
+_READ_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+_MOVE_HEAD = (
+    update(AuditHead)
+    .where(AuditHead.id == 1)
+    .values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
+)
+_SQLITE_READ_HEAD = "SELECT seq, hash FROM audit_head WHERE id = 1"
+_SQLITE_MOVE_HEAD = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,37 +110,79 @@ def _link(prev_hash: str, canonical: bytes) -> str:
 
 
 async def append(session: AsyncSession, *events: AuditEvent) -> None:
-    """Add entries to the chain inside the caller's write transaction."""
+    """Add entries to the chain inside the caller's write transaction.
+
+    The head row is read under its lock (`FOR UPDATE` on PostgreSQL; on SQLite the
+    transaction holds the write lock), the entries inserted and the head moved: three
+    statements, run on SQLite by the writer's own `sqlite3` connection
+    (storage.inline), through Core elsewhere. Every submission, delivery and read is
+    audited, and through the ORM's unit of work this cost more of the event loop than
+    the statements themselves. When the session already holds the head as an ORM object
+    (an earlier append through the ORM), the ORM path goes on, so that object is never
+    stale."""
     if not events:
         return
+    if _HEAD_KEY not in session.identity_map:
+        raw = await raw_writer(session)
+        if raw is not None:
+            try:
+                head = raw.execute(_SQLITE_READ_HEAD).fetchone()
+                if head is not None:
+                    rows = _linked(int(head[0]), str(head[1]), events)
+                    write_rows(raw, _ENTRIES, rows)
+                    raw.execute(_SQLITE_MOVE_HEAD, (rows[-1]["seq"], rows[-1]["hash"]))
+                    return
+            except sqlite3.OperationalError as exc:
+                raise unavailable(exc) from exc
+        else:
+            found = (await session.execute(_READ_HEAD)).one_or_none()
+            if found is not None:
+                rows = _linked(int(found.seq), str(found.hash), events)
+                await session.execute(insert(_ENTRIES), rows)
+                await session.execute(
+                    _MOVE_HEAD, {"b_seq": rows[-1]["seq"], "b_hash": rows[-1]["hash"]}
+                )
+                return
+    await _append_orm(session, events)
+
+
+def _linked(seq: int, prev: str, events: Sequence[AuditEvent]) -> list[dict[str, Any]]:
+    """The rows of `events` chained after entry `seq` whose hash is `prev`."""
+    rows = []
+    for event in events:
+        seq += 1
+        at = utcnow()
+        detail = json.dumps(dict(event.detail or {}), sort_keys=True, ensure_ascii=False)
+        digest = _link(prev, _canonical(seq, at, event, detail))
+        rows.append(
+            {
+                "seq": seq,
+                "at": at,
+                "actor": event.actor,
+                "action": event.action,
+                "object": event.object,
+                "result": event.result,
+                "source": event.source,
+                "detail": detail,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    return rows
+
+
+async def _append_orm(session: AsyncSession, events: Sequence[AuditEvent]) -> None:
+    """Through the ORM: the head as an object (created by the first entry ever)."""
     head = (
         await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
     ).scalar_one_or_none()
     if head is None:
         head = AuditHead(id=1, seq=0, hash=GENESIS)
         session.add(head)
-    seq, prev = head.seq, head.hash
-    for event in events:
-        seq += 1
-        at = utcnow()
-        detail = json.dumps(dict(event.detail or {}), sort_keys=True, ensure_ascii=False)
-        digest = _link(prev, _canonical(seq, at, event, detail))
-        session.add(
-            AuditEntry(
-                seq=seq,
-                at=at,
-                actor=event.actor,
-                action=event.action,
-                object=event.object,
-                result=event.result,
-                source=event.source,
-                detail=detail,
-                prev_hash=prev,
-                hash=digest,
-            )
-        )
-        prev = digest
-    head.seq, head.hash = seq, prev
+    rows = _linked(head.seq, head.hash, events)
+    session.add_all(AuditEntry(**row) for row in rows)
+    head.seq, head.hash = rows[-1]["seq"], rows[-1]["hash"]
     await session.flush()
 
 

@@ -1,4 +1,6 @@
-"""Hot point look-ups: one Core SELECT, run on SQLite by `sqlite3` on the event loop.
+"""Hot statements run on SQLite by `sqlite3` on the event loop, without an AsyncSession:
+point look-ups (`fetch`), and the inserts of the hottest write transactions
+(`insert_rows`, on the writer's own connection).
 
 A look-up of one indexed row through an async SQLAlchemy session costs about 0.3-0.5 ms
 of the loop's time (checkout, BEGIN, compiling the cache key, nine greenlet switches,
@@ -14,24 +16,35 @@ third of the loop's time per message (bench/submission.py, docs/benchmarks.md).
   with the column types' result processors applied (UtcDateTime comes back aware);
 - on PostgreSQL, or when SQLite answers BUSY (recovery after a crash: rare, see
   storage.sqlite_reader), through `Database.lookup()` like any other read.
-Both paths return the same rows, with the columns as attributes; tests/integration/test_inline_reads.py checks it. Only
-for reads of a few rows by an index: inline, a scan would stop every session.
+Both paths return the same rows, with the columns as attributes;
+tests/integration/test_inline_reads.py checks it. Only for reads of a few rows by an
+index: inline, a scan would stop every session.
+
+`insert_rows(session, table, rows)` inserts in the session's write transaction: on
+SQLite by `executemany` on the writer's `sqlite3` connection (`raw_writer`), which holds
+the transaction's write lock (BEGIN IMMEDIATE), with the values SQLAlchemy would bind
+(the columns' bind processors, their scalar defaults for what a row leaves out); through
+the session elsewhere. A group commit of twenty submissions inserts about a hundred rows:
+through the session that cost more of the loop than the commit's fsync.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, Table, insert
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from storage.errors import StorageUnavailable
+from storage.sqlite_writer import WriterConnection
 
 if TYPE_CHECKING:
     from storage.database import Database
@@ -164,3 +177,106 @@ async def rows(
         found: Sequence[Any] = (await source.execute(statement, params)).all()
         return found
     return await fetch(source, statement, **params)
+
+
+# ---- inserts on the SQLite writer's connection ---------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _InsertPlan:
+    sql: str
+    columns: tuple[str, ...]  # the values' order
+    defaults: tuple[Any, ...]  # _REQUIRED where a row must give the value
+    processors: tuple[Processor, ...]
+
+
+_PLANS: dict[tuple[str, frozenset[str]], _InsertPlan] = {}
+
+
+def _insert_plan(table: Table, given: frozenset[str]) -> _InsertPlan:
+    plan = _PLANS.get((table.name, given))
+    if plan is not None:
+        return plan
+    columns, defaults = [], []
+    for column in table.columns:
+        if column.key in given:
+            columns.append(column.key)
+            defaults.append(_REQUIRED)
+            continue
+        default = column.default
+        if (
+            default is None
+            or column.autoincrement is True
+            or (column.primary_key and column.autoincrement == "auto")
+        ):
+            continue  # the database's (NULL, autoincrement, a server default)
+        if not isinstance(default, ScalarElementColumnDefault):
+            raise TypeError(f"{table.name}.{column.key} has a computed default: give its value")
+        columns.append(column.key)
+        defaults.append(default.arg)
+    unknown = given - set(columns)
+    if unknown:
+        raise ValueError(f"{table.name} has no column {sorted(unknown)}")
+    names = ", ".join(columns)
+    marks = ", ".join("?" * len(columns))
+    plan = _InsertPlan(
+        f"INSERT INTO {table.name} ({names}) VALUES ({marks})",  # noqa: S608 - schema names
+        tuple(columns),
+        tuple(defaults),
+        tuple(
+            table.columns[c].type.dialect_impl(_DIALECT).bind_processor(_DIALECT) for c in columns
+        ),
+    )
+    _PLANS[(table.name, given)] = plan
+    return plan
+
+
+async def raw_writer(session: AsyncSession) -> sqlite3.Connection | None:
+    """The SQLite writer's `sqlite3` connection under `session`'s write transaction, its
+    pending ORM changes flushed first (statements keep their order); None elsewhere
+    (PostgreSQL, a read or look-up session)."""
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    if type(driver) is not WriterConnection:  # its subclass LookupConnection only reads
+        return None
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    return driver.sqlite
+
+
+def unavailable(exc: sqlite3.OperationalError) -> StorageUnavailable:
+    """A failure of the database (disk full, I/O error) as `Database.write` maps it."""
+    return StorageUnavailable(f"database unavailable: OperationalError: {exc}")
+
+
+def write_rows(raw: sqlite3.Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """`rows` (each with the same keys) inserted by `raw` (see `insert_rows`)."""
+    if not rows:
+        return
+    plan = _insert_plan(table, frozenset(rows[0]))
+    values = []
+    for row in rows:
+        record = []
+        for name, default, process in zip(
+            plan.columns, plan.defaults, plan.processors, strict=True
+        ):
+            value = row[name] if default is _REQUIRED else row.get(name, default)
+            record.append(value if process is None else process(value))
+        values.append(record)
+    try:
+        raw.executemany(plan.sql, values)
+    except sqlite3.OperationalError as exc:
+        raise unavailable(exc) from exc
+    except sqlite3.IntegrityError as exc:  # as SQLAlchemy raises it, for the callers
+        raise IntegrityError(plan.sql, None, exc) from exc
+
+
+async def insert_rows(
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert `rows` into `table` in the session's write transaction (module docstring)."""
+    if not rows:
+        return
+    raw = await raw_writer(session)
+    if raw is None:
+        await session.execute(insert(table), list(rows))
+        return
+    write_rows(raw, table, rows)
