@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from storage.errors import StorageUnavailable
-from storage.inline import InlineReads
+from storage.inline import InlineReads, PgLookups
 from storage.sqlite_reader import LookupConnection
 from storage.sqlite_writer import WriterConnection, sqlite_path
 
@@ -129,7 +129,10 @@ class Database:
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
         self._lookup_sessions = async_sessionmaker(self._lookup_engine, expire_on_commit=False)
         self._writer = _WriterTurn() if self.is_sqlite else None
-        self.inline_reads = InlineReads.of(url)  # storage.inline.fetch
+        # storage.inline.fetch: sqlite3 on the loop, or a small asyncpg pool
+        self.inline_reads: InlineReads | PgLookups | None = InlineReads.of(url) or PgLookups.of(
+            url, min(pool_size, 4)
+        )
 
     @property
     def is_postgres(self) -> bool:
@@ -188,8 +191,10 @@ class Database:
             raise
 
     async def dispose(self) -> None:
-        if self.inline_reads is not None:
+        if isinstance(self.inline_reads, InlineReads):
             self.inline_reads.close()
+        elif self.inline_reads is not None:
+            await self.inline_reads.close()
         engines = (self.engine, self._read_engine, self._lookup_engine)
         for n, engine in enumerate(engines):
             if all(engine is not other for other in engines[:n]):

@@ -30,15 +30,18 @@ through the session that cost more of the loop than the commit's fsync.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import Select, Table, insert
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.engine import make_url
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from storage.database import Database
 
 _DIALECT = sqlite_dialect.dialect()
+_PG_DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
 AnySelect = Select[*tuple[Any, ...]]
 Processor = Callable[[Any], Any] | None
 
@@ -63,33 +67,53 @@ class _Compiled:
 
 
 _REQUIRED = object()
-_COMPILED: dict[int, tuple[AnySelect, _Compiled]] = {}
+_COMPILED: dict[tuple[int, str], tuple[AnySelect, _Compiled]] = {}
 
 
-def _compiled(statement: AnySelect) -> _Compiled:
-    cached = _COMPILED.get(id(statement))
+def _compiled(statement: AnySelect, dialect: Dialect = _DIALECT) -> _Compiled:
+    cached = _COMPILED.get((id(statement), dialect.name))
     if cached is not None and cached[0] is statement:
         return cached[1]
-    compiled = statement.compile(dialect=_DIALECT)
+    compiled = statement.compile(dialect=dialect)
     if any(bind.expanding for bind in compiled.binds.values()):
         raise ValueError("an IN list of values is not a point look-up: use Database.read")
     binds = tuple(
         (
             name,
-            bind.type.dialect_impl(_DIALECT).bind_processor(_DIALECT),
+            bind.type.dialect_impl(dialect).bind_processor(dialect),
             _REQUIRED if bind.required else bind.value,
         )
         for name in compiled.positiontup or ()
         for bind in (compiled.binds[name],)
     )
     results = tuple(
-        column.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
+        column.type.dialect_impl(dialect).result_processor(dialect, None)
         for column in statement.selected_columns
     )
     names = [column.key or f"c{n}" for n, column in enumerate(statement.selected_columns)]
     entry = _Compiled(compiled.string, binds, results, namedtuple("Row", names, rename=True))
-    _COMPILED[id(statement)] = (statement, entry)  # statements are module constants
+    _COMPILED[(id(statement), dialect.name)] = (statement, entry)  # statements are constants
     return entry
+
+
+def _values(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any]:
+    values = []
+    for name, process, default in compiled.binds:
+        value = params.get(name, default)
+        if value is _REQUIRED:
+            raise KeyError(f"the look-up needs a value for {name!r}")
+        values.append(value if process is None else process(value))
+    return values
+
+
+def _rows(compiled: _Compiled, raw: Sequence[Sequence[Any]]) -> list[Any]:
+    processors, make = compiled.results, compiled.row
+    if not any(processors):
+        return [make(*row) for row in raw]
+    return [
+        make(*(v if p is None else p(v) for v, p in zip(row, processors, strict=True)))
+        for row in raw
+    ]
 
 
 class _Busy(Exception):
@@ -125,12 +149,7 @@ class InlineReads:
 
     def rows(self, statement: AnySelect, params: dict[str, Any]) -> list[Any]:
         compiled = _compiled(statement)
-        values = []
-        for name, process, default in compiled.binds:
-            value = params.get(name, default)
-            if value is _REQUIRED:
-                raise KeyError(f"the look-up needs a value for {name!r}")
-            values.append(value if process is None else process(value))
+        values = _values(compiled, params)
         try:
             conn = self._connection()
             conn.execute("BEGIN")
@@ -142,13 +161,7 @@ class InlineReads:
             if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise _Busy from exc
             raise StorageUnavailable(f"database unavailable: {exc}") from exc
-        processors, make = compiled.results, compiled.row
-        if not any(processors):
-            return [make(*row) for row in raw]
-        return [
-            make(*(v if p is None else p(v) for v, p in zip(row, processors, strict=True)))
-            for row in raw
-        ]
+        return _rows(compiled, raw)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -156,14 +169,90 @@ class InlineReads:
             self._conn = None
 
 
+# What a look-up on PostgreSQL meets when the database is away or full.
+_PG_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+class PgLookups:
+    """A small asyncpg pool of its own for `fetch` on PostgreSQL: a look-up is one
+    prepared statement on a pooled connection, without the session, its checkout ping
+    and its transaction (autocommit: one statement is its own snapshot). Idle
+    connections close after a few seconds; the pool belongs to the event loop that made
+    it (a new loop gets a new pool)."""
+
+    IDLE_SECONDS = 5.0
+    CONNECT_SECONDS = 10.0
+
+    def __init__(self, dsn: str, size: int) -> None:
+        self._dsn, self._size = dsn, size
+        self._pool: asyncpg.Pool | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._making: asyncio.Lock | None = None
+
+    @classmethod
+    def of(cls, url: str, size: int) -> PgLookups | None:
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "postgresql" or parsed.get_driver_name() != "asyncpg":
+            return None
+        return cls(parsed.set(drivername="postgresql").render_as_string(hide_password=False), size)
+
+    async def _ready_pool(self) -> asyncpg.Pool:
+        loop = asyncio.get_running_loop()
+        if self._pool is not None and self._loop is loop:
+            return self._pool
+        if self._making is None or self._loop is not loop:
+            self._making, self._loop, old = asyncio.Lock(), loop, self._pool
+            self._pool = None
+            if old is not None:
+                old.terminate()  # made in a loop that has ended
+        async with self._making:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=0,
+                    max_size=self._size,
+                    max_inactive_connection_lifetime=self.IDLE_SECONDS,
+                    timeout=self.CONNECT_SECONDS,
+                )
+            return self._pool
+
+    async def rows(self, statement: AnySelect, params: Mapping[str, Any]) -> list[Any]:
+        compiled = _compiled(statement, _PG_DIALECT)
+        values = _values(compiled, params)
+        try:
+            pool = await self._ready_pool()
+            async with pool.acquire(timeout=self.CONNECT_SECONDS) as conn:
+                records = await conn.fetch(compiled.sql, *values)
+        except _PG_UNAVAILABLE as exc:
+            raise StorageUnavailable(f"database unavailable: {type(exc).__name__}: {exc}") from exc
+        return _rows(compiled, records)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            if self._loop is asyncio.get_running_loop():
+                await pool.close()
+            else:
+                pool.terminate()
+
+
 async def fetch(db: Database, statement: AnySelect, **params: Any) -> Sequence[Any]:
     """The rows of `statement` with `params` (see the module docstring)."""
     reader = db.inline_reads
-    if reader is not None:
+    if isinstance(reader, InlineReads):
         try:
             return reader.rows(statement, params)
         except _Busy:
             pass
+    elif reader is not None:
+        return await reader.rows(statement, params)
     async with db.lookup() as session:
         found: Sequence[Any] = (await session.execute(statement, params)).all()
     return found

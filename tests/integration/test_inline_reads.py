@@ -15,13 +15,12 @@ import pytest
 from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from crypto import keystore
 from directory import repository
 from directory.models import Mailbox
 from mailserver.queue.models import QueuedMessage
 from storage import migrate
 from storage.database import Database
-from storage.inline import fetch, insert_rows, raw_writer, rows
+from storage.inline import InlineReads, PgLookups, fetch, insert_rows, raw_writer, rows
 from tests.protocol.smtp.harness import seed_directory
 
 _MAILBOX = select(
@@ -36,40 +35,30 @@ async def _seeded(path: Path) -> Database:
     return db
 
 
-async def test_inline_rows_equal_the_session_rows(tmp_path: Path) -> None:
-    db = await _seeded(tmp_path / "i.db")
-    try:
-        assert db.inline_reads is not None
-        address = "doctor.1@salus.test"
-        inline = await fetch(db, _MAILBOX, address=address)
-        async with db.read() as session:
-            through_session = await rows(session, _MAILBOX, address=address)
-        assert len(inline) == 1
-        assert tuple(inline[0]) == tuple(through_session[0])
-        created = inline[0].created_at
-        assert isinstance(created, dt.datetime) and created.tzinfo is not None
-        assert inline[0].local is True
-        assert await fetch(db, _MAILBOX, address="nobody@salus.test") == []
-        ref = await repository.mailbox_ref(db, "Doctor.1@Salus.test")
-        async with db.read() as session:
-            assert ref == await repository.mailbox_ref(session, address)
-        assert ref is not None and ref.address == address
-    finally:
-        await db.dispose()
-
-
-async def test_an_inline_lookup_sees_the_last_commit(tmp_path: Path) -> None:
-    db = await _seeded(tmp_path / "i.db")
-    try:
-        assert await keystore.usable_until(db, "doctor.1@salus.test") is None
-        async with db.write() as session:
-            row = await repository.mailbox_by_address(session, "doctor.1@salus.test")
-            assert row is not None
-            row.display_name = "Dr Renamed"
-        ref = await repository.mailbox_ref(db, "doctor.1@salus.test")
-        assert ref is not None and ref.display_name == "Dr Renamed"
-    finally:
-        await db.dispose()
+async def test_inline_rows_equal_the_session_rows(db: Database) -> None:
+    """On SQLite by sqlite3 on the loop, on PostgreSQL by the look-up pool."""
+    await seed_directory(db)
+    assert isinstance(db.inline_reads, InlineReads if db.is_sqlite else PgLookups)
+    address = "doctor.1@salus.test"
+    inline = await fetch(db, _MAILBOX, address=address)
+    async with db.read() as session:
+        through_session = await rows(session, _MAILBOX, address=address)
+    assert len(inline) == 1
+    assert tuple(inline[0]) == tuple(through_session[0])
+    created = inline[0].created_at
+    assert isinstance(created, dt.datetime) and created.tzinfo is not None
+    assert inline[0].local is True
+    assert await fetch(db, _MAILBOX, address="nobody@salus.test") == []
+    ref = await repository.mailbox_ref(db, "Doctor.1@Salus.test")
+    async with db.read() as session:
+        assert ref == await repository.mailbox_ref(session, address)
+    assert ref is not None and ref.address == address
+    async with db.write() as session:
+        row = await repository.mailbox_by_address(session, address)
+        assert row is not None
+        row.display_name = "Dr Renamed"
+    renamed = await repository.mailbox_ref(db, address)
+    assert renamed is not None and renamed.display_name == "Dr Renamed"
 
 
 async def test_a_missing_value_is_an_error_not_null(tmp_path: Path) -> None:
@@ -95,6 +84,7 @@ async def test_a_busy_database_is_read_through_the_session(tmp_path: Path) -> No
         holder.execute("CREATE TABLE t (v INTEGER)")
         holder.execute("BEGIN EXCLUSIVE")
         holder.execute("INSERT INTO t VALUES (1)")
+        assert isinstance(db.inline_reads, InlineReads)
         db.inline_reads._path = str(locked)  # the inline connection now meets the lock
         found = await fetch(db, _MAILBOX, address="doctor.1@salus.test")
         assert [r.address for r in found] == ["doctor.1@salus.test"]  # read via the session
