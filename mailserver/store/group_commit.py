@@ -25,7 +25,8 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailserver.store import audit_rows, durability
+from mailserver.store import durability
+from storage import audit
 from storage.audit import AuditEvent
 from storage.database import Database
 from storage.errors import StorageUnavailable
@@ -69,7 +70,7 @@ class GroupCommit:
         if not self._db.is_sqlite:
             async with self._db.write() as session:
                 value = await job(session)
-                await audit_rows.append(session, events)
+                await audit.append(session, *events)
                 return value
         queued: T = await self._queued(job, events, fsync, atomic)
         return queued
@@ -78,7 +79,7 @@ class GroupCommit:
         """Append audit events; return once committed (`fsync` as for `run`)."""
         if not self._db.is_sqlite:
             async with self._db.write() as session:
-                await audit_rows.append(session, events)
+                await audit.append(session, *events)
             return
         await self._queued(None, events, fsync, atomic=True)
 
@@ -113,7 +114,7 @@ class GroupCommit:
                     outcomes.append((pending.future, ok, value))
                     if ok:
                         events.extend(pending.events)
-                await audit_rows.append(session, events)
+                await audit.append(session, *events)
         except Exception as exc:  # the commit itself failed: nobody's write is durable
             for pending in batch:
                 if not pending.future.done():

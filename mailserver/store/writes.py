@@ -18,13 +18,14 @@ from sqlalchemy import Row, Table, bindparam, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.at_rest import AtRestCipher
-from mailserver.store import sealing, writer_sqlite
+from mailserver.store import sealing
 from mailserver.store.deliver import add_message, check_quota, lock_folder
 from mailserver.store.errors import FolderNotFound
 from mailserver.store.flags import DELETED, Flags
 from mailserver.store.mailboxes import LockedMailbox, lock_mailbox
 from mailserver.store.models import Blob, Folder, Message
 from mailserver.store.reads import chunks
+from storage.inline import raw_writer, unavailable
 
 
 class FlagMode(enum.Enum):
@@ -133,12 +134,12 @@ async def add_system_flags(
 ) -> FlagResult:
     """Set system flags (the implicit \\Seen of a FETCH) in SQL: no read first, only the
     rows lacking a bit change; their flags are returned."""
-    writer = await writer_sqlite.connection_of(session)
+    writer = await raw_writer(session)
     if writer is not None:
         try:
             return _add_system_flags_sqlite(writer, folder_id, uids, bits)
         except sqlite3.OperationalError as exc:
-            raise writer_sqlite.unavailable(exc) from exc
+            raise unavailable(exc) from exc
     raised = await session.execute(_RAISE_MODSEQ, {"b_folder": folder_id})
     modseq = raised.scalar_one_or_none()
     if modseq is None:
@@ -151,7 +152,7 @@ async def add_system_flags(
     return FlagResult(flags, set(flags), modseq if flags else 0)
 
 
-# The statements above in plain `sqlite3`, for the SQLite writer (`writer_sqlite`).
+# The statements above in plain `sqlite3`, for the SQLite writer (`storage.inline.raw_writer`).
 _SQLITE_RAISE_MODSEQ = (
     "UPDATE store_folders SET highestmodseq = highestmodseq + 1 WHERE id = ? "
     "RETURNING highestmodseq"

@@ -124,7 +124,7 @@ async def test_entries_appended_in_plain_sqlite_read_back_like_the_orms(db: Data
     # On SQLite the batch's entries are written on the writer's sqlite3 connection: the
     # rows must be the ones SQLAlchemy would store (the datetime's text above all), or
     # the chain no longer verifies and `at` reads back wrong.
-    await audit.record(db, AuditEvent("t", "test.setup", "-", "ok"))  # through the ORM
+    await audit.record(db, AuditEvent("t", "test.setup", "-", "ok"))  # alone, before the batch
     writes = GroupCommit(db)
     detail = {"uidvalidity": 7, "uids": "1:3,9", "items": "BODY[]", "nom": "Éloïse"}
     before = utcnow()
