@@ -37,7 +37,7 @@ from mailserver.trust_tls import PeerRefused, peer_certificate, verify_client_pe
 from storage import audit
 from storage.audit import AuditEvent
 from storage.base import utcnow
-from storage.errors import StorageUnavailable
+from storage.errors import StorageUnavailable, disk_full
 
 log = get_logger(__name__)
 PROTECTION_RULE = "inbound-protection"  # the metric's name for a refusal by `verify`
@@ -197,11 +197,11 @@ class MxHandler:
         task = asyncio.ensure_future(self._commit(submission, [event], reports))
         try:
             await asyncio.shield(task)
-        except StorageUnavailable:
+        except StorageUnavailable as exc:
             log.warning(
                 Event.STORAGE_UNAVAILABLE, operation="enqueue", queue_id=submission.queue_id
             )
-            return replies.STORAGE_UNAVAILABLE
+            return replies.STORAGE_FULL if disk_full(exc) else replies.STORAGE_UNAVAILABLE
         log.info(
             Event.SMTP_MESSAGE_ACCEPTED,
             listener="mx",

@@ -13,7 +13,6 @@ one) has that MDN queued, and is still refused.
 from __future__ import annotations
 
 import asyncio
-import errno
 from collections.abc import Callable
 from typing import Any
 
@@ -35,7 +34,7 @@ from mailserver.smtp.session import Authenticated, SessionContext
 from storage import audit
 from storage.audit import AuditEvent
 from storage.base import utcnow
-from storage.errors import StorageUnavailable
+from storage.errors import StorageUnavailable, disk_full
 
 log = get_logger(__name__)
 
@@ -174,7 +173,7 @@ class SubmissionHandler(SaslMechanisms):
             await self.committer.commit(submission, events)
         except StorageUnavailable as exc:
             log.warning(Event.STORAGE_UNAVAILABLE, operation="enqueue", queue_id=queue_id)
-            return replies.STORAGE_FULL if _disk_full(exc) else replies.STORAGE_UNAVAILABLE
+            return replies.STORAGE_FULL if disk_full(exc) else replies.STORAGE_UNAVAILABLE
         log.info(Event.SMTP_MESSAGE_ACCEPTED, client=ctx.client_ip, login=ctx.actor,
                  queue_id=queue_id, count=len(envelope.rcpt_tos))
         metrics.MESSAGES_ACCEPTED.labels(listener=ctx.listener).inc()
@@ -312,20 +311,3 @@ def _without_mechanism(line: str, mechanism: str) -> str:
         return line
     words = [w for w in line[4:].split() if w != mechanism]
     return line[:4] + " ".join(words)
-
-
-def _disk_full(exc: BaseException) -> bool:
-    """SQLITE_FULL, PostgreSQL 53100 disk_full, or ENOSPC anywhere in the cause chain."""
-    current: BaseException | None = exc
-    for _ in range(10):  # a cause chain is short; never follow a cycle
-        if current is None:
-            return False
-        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
-            return True
-        text = f"{type(current).__name__} {current}".lower()
-        if "disk is full" in text or "diskfull" in text or "no space left" in text:
-            return True
-        if getattr(current, "sqlstate", None) == "53100":
-            return True
-        current = current.__cause__ or getattr(current, "orig", None)
-    return False
