@@ -28,7 +28,6 @@ from sqlalchemy import (
     Text,
     bindparam,
     delete,
-    insert,
     select,
     update,
 )
@@ -39,7 +38,14 @@ from sqlalchemy.orm.util import identity_key
 from storage.base import Base, UtcDateTime, utcnow
 from storage.database import Database
 from storage.errors import AuditChainBroken
-from storage.inline import raw_writer, unavailable, write_rows
+from storage.inline import (
+    insert_rows,
+    postgres_call,
+    raw_postgres,
+    raw_writer,
+    unavailable,
+    write_rows,
+)
 
 GENESIS = "0" * 64
 
@@ -77,6 +83,7 @@ _MOVE_HEAD = (
 )
 _SQLITE_READ_HEAD = "SELECT seq, hash FROM audit_head WHERE id = 1"
 _SQLITE_MOVE_HEAD = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"
+_PG_MOVE_HEAD = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +121,9 @@ async def append(session: AsyncSession, *events: AuditEvent) -> None:
 
     The head row is read under its lock (`FOR UPDATE` on PostgreSQL; on SQLite the
     transaction holds the write lock), the entries inserted and the head moved: three
-    statements, run on SQLite by the writer's own `sqlite3` connection
-    (storage.inline), through Core elsewhere. Every submission, delivery and read is
+    statements, run on SQLite by the writer's own `sqlite3` connection, on PostgreSQL
+    the lock taken through the session and the rest by asyncpg on the session's
+    connection (storage.inline). Every submission, delivery and read is
     audited, and through the ORM's unit of work this cost more of the event loop than
     the statements themselves. When the session already holds the head as an ORM object
     (an earlier append through the ORM), the ORM path goes on, so that object is never
@@ -134,14 +142,18 @@ async def append(session: AsyncSession, *events: AuditEvent) -> None:
                     return
             except sqlite3.OperationalError as exc:
                 raise unavailable(exc) from exc
-        else:
+        else:  # PostgreSQL: the head locked through the session (which begins the
+            # transaction), the rest by asyncpg on the same connection when it can
             found = (await session.execute(_READ_HEAD)).one_or_none()
             if found is not None:
                 rows = _linked(int(found.seq), str(found.hash), events)
-                await session.execute(insert(_ENTRIES), rows)
-                await session.execute(
-                    _MOVE_HEAD, {"b_seq": rows[-1]["seq"], "b_hash": rows[-1]["hash"]}
-                )
+                await insert_rows(session, _ENTRIES, rows)
+                seq, digest = rows[-1]["seq"], rows[-1]["hash"]
+                pg = await raw_postgres(session)
+                if pg is None:
+                    await session.execute(_MOVE_HEAD, {"b_seq": seq, "b_hash": digest})
+                else:
+                    await postgres_call(pg.execute(_PG_MOVE_HEAD, seq, digest))
                 return
     await _append_orm(session, events)
 

@@ -23,8 +23,9 @@ index: inline, a scan would stop every session.
 `insert_rows(session, table, rows)` inserts in the session's write transaction: on
 SQLite by `executemany` on the writer's `sqlite3` connection (`raw_writer`), which holds
 the transaction's write lock (BEGIN IMMEDIATE), with the values SQLAlchemy would bind
-(the columns' bind processors, their scalar defaults for what a row leaves out); through
-the session elsewhere. A group commit of twenty submissions inserts about a hundred rows:
+(the columns' bind processors, their scalar defaults for what a row leaves out); on
+PostgreSQL by asyncpg's `executemany` on the session's own connection, inside its
+transaction (`raw_postgres`). A group commit of twenty submissions inserts about a hundred rows:
 through the session that cost more of the loop than the commit's fsync.
 """
 
@@ -33,9 +34,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import Select, Table, insert
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 
 _DIALECT = sqlite_dialect.dialect()
 _PG_DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
+T = TypeVar("T")
 AnySelect = Select[*tuple[Any, ...]]
 Processor = Callable[[Any], Any] | None
 
@@ -277,11 +279,11 @@ class _InsertPlan:
     processors: tuple[Processor, ...]
 
 
-_PLANS: dict[tuple[str, frozenset[str]], _InsertPlan] = {}
+_PLANS: dict[tuple[str, frozenset[str], str], _InsertPlan] = {}
 
 
-def _insert_plan(table: Table, given: frozenset[str]) -> _InsertPlan:
-    plan = _PLANS.get((table.name, given))
+def _insert_plan(table: Table, given: frozenset[str], dialect: Dialect = _DIALECT) -> _InsertPlan:
+    plan = _PLANS.get((table.name, given, dialect.name))
     if plan is not None:
         return plan
     columns, defaults = [], []
@@ -305,17 +307,31 @@ def _insert_plan(table: Table, given: frozenset[str]) -> _InsertPlan:
     if unknown:
         raise ValueError(f"{table.name} has no column {sorted(unknown)}")
     names = ", ".join(columns)
-    marks = ", ".join("?" * len(columns))
+    if dialect is _DIALECT:
+        marks = ", ".join("?" * len(columns))
+    else:  # asyncpg's numbered parameters
+        marks = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
     plan = _InsertPlan(
         f"INSERT INTO {table.name} ({names}) VALUES ({marks})",  # noqa: S608 - schema names
         tuple(columns),
         tuple(defaults),
-        tuple(
-            table.columns[c].type.dialect_impl(_DIALECT).bind_processor(_DIALECT) for c in columns
-        ),
+        tuple(table.columns[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns),
     )
-    _PLANS[(table.name, given)] = plan
+    _PLANS[(table.name, given, dialect.name)] = plan
     return plan
+
+
+def _insert_values(plan: _InsertPlan, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    values = []
+    for row in rows:
+        record = []
+        for name, default, process in zip(
+            plan.columns, plan.defaults, plan.processors, strict=True
+        ):
+            value = row[name] if default is _REQUIRED else row.get(name, default)
+            record.append(value if process is None else process(value))
+        values.append(record)
+    return values
 
 
 async def raw_writer(session: AsyncSession) -> sqlite3.Connection | None:
@@ -358,14 +374,49 @@ def write_rows(raw: sqlite3.Connection, table: Table, rows: Sequence[Mapping[str
         raise IntegrityError(plan.sql, None, exc) from exc
 
 
+async def raw_postgres(session: AsyncSession) -> Any | None:
+    """The asyncpg connection under `session`'s transaction once that transaction has
+    begun on the server (SQLAlchemy's adapter begins it with the first statement; before
+    that, a statement on the connection itself would commit on its own), its pending ORM
+    changes flushed first; None elsewhere."""
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    if not isinstance(driver, asyncpg.Connection) or not driver.is_in_transaction():
+        return None
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    return driver
+
+
+async def postgres_call(statement: Awaitable[T]) -> T:
+    """Await an asyncpg call, its failures as SQLAlchemy and Database.write raise them."""
+    try:
+        return await statement
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError("asyncpg", None, exc) from exc
+    except (
+        *_PG_UNAVAILABLE,
+        asyncpg.OperatorInterventionError,
+        asyncpg.TransactionRollbackError,
+    ) as exc:  # what SQLAlchemy raises as OperationalError, which Database.write maps
+        raise StorageUnavailable(f"database unavailable: {type(exc).__name__}: {exc}") from exc
+
+
 async def insert_rows(
     session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Insert `rows` into `table` in the session's write transaction (module docstring)."""
+    """Insert `rows` into `table` in the session's write transaction (module docstring):
+    on the SQLite writer's `sqlite3` connection, or on PostgreSQL by asyncpg's
+    `executemany` on the session's own connection once its transaction has begun."""
     if not rows:
         return
     raw = await raw_writer(session)
-    if raw is None:
+    if raw is not None:
+        write_rows(raw, table, rows)
+        return
+    pg = await raw_postgres(session)
+    if pg is None:
         await session.execute(insert(table), list(rows))
         return
-    write_rows(raw, table, rows)
+    plan = _insert_plan(table, frozenset(rows[0]), _PG_DIALECT)
+    await postgres_call(pg.executemany(plan.sql, _insert_values(plan, rows)))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from directory import repository
@@ -20,7 +20,15 @@ from directory.models import Mailbox
 from mailserver.queue.models import QueuedMessage
 from storage import migrate
 from storage.database import Database
-from storage.inline import InlineReads, PgLookups, fetch, insert_rows, raw_writer, rows
+from storage.inline import (
+    InlineReads,
+    PgLookups,
+    fetch,
+    insert_rows,
+    raw_postgres,
+    raw_writer,
+    rows,
+)
 from tests.protocol.smtp.harness import seed_directory
 
 _MAILBOX = select(
@@ -94,11 +102,11 @@ async def test_a_busy_database_is_read_through_the_session(tmp_path: Path) -> No
         await db.dispose()
 
 
-async def test_inserts_on_the_writer_store_what_core_stores(tmp_path: Path) -> None:
-    """insert_rows on SQLite (the writer's sqlite3 connection) and a Core insert store
-    the same text for each value, scalar defaults included; a duplicate key is
-    SQLAlchemy's IntegrityError, and it rolls back with the session's transaction."""
-    db = await _seeded(tmp_path / "i.db")
+async def test_inserts_on_the_writer_store_what_core_stores(db: Database) -> None:
+    """insert_rows (the SQLite writer's sqlite3 connection, asyncpg on PostgreSQL) and a
+    Core insert store the same values, scalar defaults included (on SQLite the same
+    text); a duplicate key is SQLAlchemy's IntegrityError, and it rolls back with the
+    session's transaction."""
     table = cast(Table, QueuedMessage.__table__)
     at = dt.datetime(2026, 3, 4, 10, 0, 0, 123456, tzinfo=dt.UTC)
 
@@ -106,23 +114,22 @@ async def test_inserts_on_the_writer_store_what_core_stores(tmp_path: Path) -> N
         return {"id": queue_id, "message_id": f"{queue_id}@salus.test", "sender": "a@salus.test",
                 "origin": "submission", "size": 10, "received_at": at}  # fmt: skip
 
-    try:
+    async with db.write() as session:
+        await session.execute(insert(table), [row("Q0")])  # begins the transaction
+        assert await raw_writer(session) is not None or await raw_postgres(session) is not None
+        await insert_rows(session, table, [row("Q1")])
+        await session.execute(insert(table), [row("Q2")])
+    columns = (QueuedMessage.submitter, QueuedMessage.client, QueuedMessage.received_at)
+    async with db.read() as session:
+        stored = (await session.execute(select(*columns).order_by(QueuedMessage.id))).all()
+        if db.is_sqlite:
+            text_at = (await session.execute(text("SELECT received_at FROM queue_messages"))).all()
+            assert {r[0] for r in text_at} == {"2026-03-04 10:00:00.123456"}
+    assert [tuple(r) for r in stored] == [("", "", at)] * 3
+    with pytest.raises(IntegrityError):
         async with db.write() as session:
-            assert await raw_writer(session) is not None
+            await session.execute(insert(table), [row("Q3")])
             await insert_rows(session, table, [row("Q1")])
-            await session.execute(insert(table), [row("Q2")])
-        check = sqlite3.connect(tmp_path / "i.db")
-        stored = check.execute(
-            "SELECT submitter, client, received_at FROM queue_messages ORDER BY id"
-        ).fetchall()
-        check.close()
-        assert stored[0] == stored[1] == ("", "", "2026-03-04 10:00:00.123456")
-        with pytest.raises(IntegrityError):
-            async with db.write() as session:
-                await insert_rows(session, table, [row("Q3")])
-                await insert_rows(session, table, [row("Q1")])
-        async with db.read() as session:
-            ids = (await session.execute(select(QueuedMessage.id))).scalars().all()
-        assert sorted(ids) == ["Q1", "Q2"]
-    finally:
-        await db.dispose()
+    async with db.read() as session:
+        ids = (await session.execute(select(QueuedMessage.id))).scalars().all()
+    assert sorted(ids) == ["Q0", "Q1", "Q2"]
