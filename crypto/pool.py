@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import signal
 import struct
 import time
 from collections.abc import Callable
@@ -46,6 +48,8 @@ PRELOAD = ["crypto.smime", "crypto.openpgp", "crypto.validation"]
 _HEADER = struct.Struct("!Q")
 _READY = b"ready"
 _CHUNK = 256 * 1024
+START_SECONDS = 60.0  # a worker not ready by then is a failure to start
+RESPAWN_BACKOFF = (0.0, 0.5, 2.0, 10.0)  # after consecutive failures to start
 log = get_logger(__name__)
 
 
@@ -73,6 +77,9 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def _serve(conn: multiprocessing.connection.Connection) -> None:
     """A worker's life: jobs in, results out, until the owner's end closes."""
+    # Ctrl-C on `salus serve` reaches the whole process group: the owner drains and
+    # closes its ends, which ends the workers; a worker must not die under a job first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     fd = conn.fileno()
     os.set_blocking(fd, True)
     try:
@@ -130,12 +137,19 @@ class CryptoPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pool: list[_Worker] = []
         self._queue: collections.deque[_Job] = collections.deque()
+        self._starting = 0  # replacements on their way
+        self._start_failures = 0  # consecutive
 
     async def start(self) -> None:
         """Start the workers and wait until each has imported the crypto packages."""
         self._loop = asyncio.get_running_loop()
         starting = [await self._spawn() for _ in range(self.workers)]
-        await asyncio.gather(*(w.ready for w in starting))
+        try:
+            await asyncio.wait_for(asyncio.gather(*(w.ready for w in starting)), START_SECONDS)
+        except TimeoutError:
+            raise CryptoError(
+                f"the crypto workers did not start within {START_SECONDS:.0f} s"
+            ) from None
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self._loop is None:
@@ -179,25 +193,29 @@ class CryptoPool:
             if job is not None or worker.outbox is not None or worker.inbox:
                 self._pool.remove(worker)  # halfway through a job: its stream is unusable
                 self._close(worker, None)
-                self._start_replacement()
+                if job is not None:
+                    _fail_quietly(job, CryptoError("the crypto pool moved to another event loop"))
                 continue
             if not worker.ready.done():
                 self._pool.remove(worker)
                 self._close(worker, None)
-                self._start_replacement()
                 continue
             worker.ready = loop.create_future()
             worker.ready.set_result(None)
             loop.add_reader(worker.fd, self._readable, worker)
         for job in self._queue:
-            if not job.done.done():
-                job.done.set_exception(CryptoError("the crypto pool moved to another event loop"))
+            _fail_quietly(job, CryptoError("the crypto pool moved to another event loop"))
         self._queue.clear()
+        # Replacements started in the old loop died with it: start the missing ones here.
+        self._starting = 0
+        for _ in range(self.workers - len(self._pool)):
+            self._start_replacement()
 
     # -- workers --
     async def _spawn(self) -> _Worker:
         loop = self._loop
-        assert loop is not None
+        if loop is None:
+            raise CryptoError("the crypto pool is not started")
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(target=_serve, args=(theirs,), daemon=True)
         await asyncio.to_thread(process.start)  # the forkserver's first start takes a while
@@ -223,14 +241,47 @@ class CryptoPool:
             job.done.set_exception(
                 PoolFailure(f"a crypto worker process failed ({reason}); it was replaced")
             )
-        if not worker.ready.done():
+        if not worker.ready.done():  # whoever started it (start, _replacement) sees this
             worker.ready.set_exception(PoolFailure(f"a crypto worker did not start ({reason})"))
-        self._start_replacement()
+        else:
+            self._start_replacement()
 
     def _start_replacement(self) -> None:
-        if self._loop is not None:
-            replacing = self._loop.create_task(self._spawn())
-            replacing.add_done_callback(_log_failed_spawn)
+        if self._loop is None:
+            return
+        self._starting += 1
+        self._loop.create_task(self._replacement())
+
+    async def _replacement(self) -> None:
+        """Start a worker in place of a dead one, after a pause that grows while workers
+        keep failing to start; the jobs waiting fail while no worker is left at all."""
+        backoff = RESPAWN_BACKOFF[min(self._start_failures, len(RESPAWN_BACKOFF) - 1)]
+        worker: _Worker | None = None
+        try:
+            if backoff:
+                await asyncio.sleep(backoff)
+            worker = await self._spawn()
+            await asyncio.wait_for(asyncio.shield(worker.ready), START_SECONDS)
+        except Exception as exc:  # the forkserver gone, no memory, a worker dying at start
+            self._start_failures += 1
+            log.warning(Event.CRYPTO_PROTECT_FAILED, reason=f"a crypto worker did not start: {exc}")
+            if worker is not None and worker in self._pool:  # never ready: put it down
+                self._pool.remove(worker)
+                self._close(worker, self._loop)
+                worker.process.kill()
+            self._starting -= 1
+            if not self._pool and not self._starting:
+                self._fail_waiting(PoolFailure("no crypto worker is running; try again later"))
+            self._start_replacement()
+            return
+        self._start_failures = 0
+        self._starting -= 1
+
+    def _fail_waiting(self, error: CryptoError) -> None:
+        while self._queue:
+            job = self._queue.popleft()
+            if not job.done.done():
+                job.done.set_exception(error)
 
     def _close(self, worker: _Worker, loop: asyncio.AbstractEventLoop | None) -> None:
         if loop is not None and not loop.is_closed():
@@ -240,11 +291,15 @@ class CryptoPool:
 
     # -- jobs --
     def _dispatch(self) -> None:
+        while self._queue and self._queue[0].done.done():  # its caller gave up
+            self._queue.popleft()
         for worker in self._pool:
             if not self._queue:
                 return
             if worker.job is None and worker.ready.done() and not worker.ready.exception():
                 self._send(worker, self._queue.popleft())
+                while self._queue and self._queue[0].done.done():
+                    self._queue.popleft()
 
     def _send(self, worker: _Worker, job: _Job) -> None:
         worker.job = job
@@ -297,13 +352,20 @@ class CryptoPool:
             self._dispatch()
             return
         job, worker.job = worker.job, None
-        ok, value = pickle.loads(message)  # noqa: S301 - from our own worker
-        if job is not None and not job.done.done():  # a cancelled caller drops its result
-            if ok:
-                job.done.set_result(value)
-            else:
-                job.done.set_exception(value)
-        self._dispatch()
+        try:
+            ok, value = pickle.loads(message)  # noqa: S301 - from our own worker
+        except Exception as exc:  # pickled in the worker, not rebuilt here
+            ok, value = False, CryptoError(f"the crypto job's result cannot be read: {exc}")
+        try:
+            if job is not None and not job.done.done():  # a cancelled caller drops it
+                if ok:
+                    job.done.set_result(value)
+                else:
+                    job.done.set_exception(
+                        value if isinstance(value, BaseException) else CryptoError(str(value))
+                    )
+        finally:
+            self._dispatch()
 
 
 def _join(processes: list[BaseProcess]) -> None:
@@ -314,9 +376,9 @@ def _join(processes: list[BaseProcess]) -> None:
             process.join(5)
 
 
-def _log_failed_spawn(task: asyncio.Task[_Worker]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error(
-            Event.CRYPTO_PROTECT_FAILED,
-            reason=f"a crypto worker could not start: {task.exception()}",
-        )
+def _fail_quietly(job: _Job, error: CryptoError) -> None:
+    """Fail a job of another (maybe closed) event loop."""
+    if job.done.done():
+        return
+    with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits any more
+        job.done.set_exception(error)

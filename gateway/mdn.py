@@ -27,10 +27,16 @@ REPORTING_UA = "Salus"
 _AUTOMATIC = ("auto-generated", "auto-replied", "auto-notified")
 
 
+_HEADER_SEARCH = 1024 * 1024  # past any header section the listeners accept
+
+
 def headers_of(message: bytes) -> Message:
     """The header block of `message`, parsed (the body is not read: the parser would
     still decode and copy all of it, for every message delivered)."""
-    ends = [i for i in (message.find(b"\r\n\r\n"), message.find(b"\n\n")) if i >= 0]
+    limit = min(len(message), _HEADER_SEARCH)
+    ends = [
+        i for i in (message.find(b"\r\n\r\n", 0, limit), message.find(b"\n\n", 0, limit)) if i >= 0
+    ]
     head = message[: min(ends) + 2] if ends else message
     return BytesHeaderParser(policy=compat32).parsebytes(head, headersonly=True)
 

@@ -179,7 +179,15 @@ _PG_UNAVAILABLE = (
     asyncpg.InterfaceError,
     asyncpg.InsufficientResourcesError,
     asyncpg.CannotConnectNowError,
+    asyncpg.OperatorInterventionError,  # admin or crash shutdown, a cancelled query
+    asyncpg.QueryCanceledError,
 )
+# Connection parameters asyncpg understands; others in SQLAlchemy's URL are the dialect's
+# own (prepared_statement_cache_size, ...), which asyncpg would send as server settings.
+_PG_DSN_KEYS = frozenset(
+    {"ssl", "sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword", "sslcrl",
+     "application_name", "target_session_attrs", "krbsrvname", "gsslib"}
+)  # fmt: skip
 
 
 class PgLookups:
@@ -197,15 +205,20 @@ class PgLookups:
         self._pool: asyncpg.Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._making: asyncio.Lock | None = None
+        self._closed = False
 
     @classmethod
     def of(cls, url: str, size: int) -> PgLookups | None:
         parsed = make_url(url)
         if parsed.get_backend_name() != "postgresql" or parsed.get_driver_name() != "asyncpg":
             return None
-        return cls(parsed.set(drivername="postgresql").render_as_string(hide_password=False), size)
+        query = {k: v for k, v in parsed.query.items() if k in _PG_DSN_KEYS}
+        dsn = parsed.set(drivername="postgresql", query=query)
+        return cls(dsn.render_as_string(hide_password=False), size)
 
     async def _ready_pool(self) -> asyncpg.Pool:
+        if self._closed:
+            raise StorageUnavailable("database unavailable: the database handle is closed")
         loop = asyncio.get_running_loop()
         if self._pool is not None and self._loop is loop:
             return self._pool
@@ -228,15 +241,26 @@ class PgLookups:
     async def rows(self, statement: AnySelect, params: Mapping[str, Any]) -> list[Any]:
         compiled = _compiled(statement, _PG_DIALECT)
         values = _values(compiled, params)
-        try:
-            pool = await self._ready_pool()
-            async with pool.acquire(timeout=self.CONNECT_SECONDS) as conn:
-                records = await conn.fetch(compiled.sql, *values)
-        except _PG_UNAVAILABLE as exc:
-            raise StorageUnavailable(f"database unavailable: {type(exc).__name__}: {exc}") from exc
-        return _rows(compiled, records)
+        attempts = 2  # an idle connection may be stale after a restart (no checkout ping)
+        while True:
+            attempts -= 1
+            try:
+                pool = await self._ready_pool()
+                async with pool.acquire(timeout=self.CONNECT_SECONDS) as conn:
+                    records = await conn.fetch(compiled.sql, *values)
+                return _rows(compiled, records)
+            except _PG_UNAVAILABLE as exc:
+                stale = isinstance(
+                    exc, asyncpg.ConnectionDoesNotExistError | asyncpg.InterfaceError
+                )
+                if stale and attempts:
+                    continue  # once more, on a fresh connection
+                raise StorageUnavailable(
+                    f"database unavailable: {type(exc).__name__}: {exc}"
+                ) from exc
 
     async def close(self) -> None:
+        self._closed = True
         pool, self._pool = self._pool, None
         if pool is not None:
             if self._loop is asyncio.get_running_loop():
@@ -347,7 +371,7 @@ async def raw_writer(session: AsyncSession) -> sqlite3.Connection | None:
     return driver.sqlite
 
 
-def unavailable(exc: sqlite3.OperationalError) -> StorageUnavailable:
+def unavailable(exc: sqlite3.Error) -> StorageUnavailable:
     """A failure of the database (disk full, I/O error) as `Database.write` maps it."""
     return StorageUnavailable(f"database unavailable: OperationalError: {exc}")
 

@@ -138,7 +138,7 @@ async def add_system_flags(
     if writer is not None:
         try:
             return _add_system_flags_sqlite(writer, folder_id, uids, bits)
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:  # any: the job is atomic, it must not half-apply
             raise unavailable(exc) from exc
     raised = await session.execute(_RAISE_MODSEQ, {"b_folder": folder_id})
     modseq = raised.scalar_one_or_none()

@@ -41,11 +41,25 @@ def check(facts: ContentFacts) -> Refusal | None:
     return None
 
 
-@functools.lru_cache(maxsize=4096)
 def header_addresses(field: str, value: str) -> tuple[str, ...]:
-    """Lowercase addr-specs of an address header; () when it cannot be parsed. Cached:
-    the parser takes ~0.1 ms a field, and a sender's From is the same in each message
-    (the policy and the protect step both read it)."""
+    """Lowercase addr-specs of an address header; () when it cannot be parsed. Cached
+    for fields of ordinary length: the parser takes ~0.1 ms a field, and a sender's From
+    is the same in each message (the policy and the protect step both read it); a long
+    one is parsed each time, so that nobody can fill the cache with large values."""
+    if len(value) > _CACHED_LENGTH:
+        return _parse_addresses(field, value)
+    return _cached_addresses(field, value)
+
+
+_CACHED_LENGTH = 512
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_addresses(field: str, value: str) -> tuple[str, ...]:
+    return _parse_addresses(field, value)
+
+
+def _parse_addresses(field: str, value: str) -> tuple[str, ...]:
     try:
         parsed = default.header_factory(field, value)
     except (HeaderParseError, ValueError, IndexError, TypeError):

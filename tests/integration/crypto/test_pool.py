@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +125,49 @@ def test_a_pool_started_in_one_event_loop_serves_the_next() -> None:
         assert asyncio.run(pool.run(_echo_reversed, b"xyz")) == b"zyx"
     finally:
         asyncio.run(pool.stop())
+
+
+class _TwoArgumentError(Exception):
+    """Pickles in the worker, cannot be rebuilt by the owner (pickle calls cls(*args))."""
+
+    def __init__(self, first: str, second: str) -> None:
+        super().__init__(f"{first} {second}")
+
+
+def _raise_two_argument_error() -> None:
+    raise _TwoArgumentError("a", "b")
+
+
+def _append_to(path: str, text: str) -> None:
+    with open(path, "a") as out:
+        out.write(text)
+
+
+async def test_results_the_owner_cannot_read_cancelled_jobs_and_ctrl_c(tmp_path: Path) -> None:
+    """A result or exception that does not unpickle fails its own call only; a queued
+    job whose caller gave up never runs; SIGINT to a busy worker (Ctrl-C reaches the
+    process group) does not kill it under its job."""
+    pool = CryptoPool(workers=1)
+    await pool.start()
+    try:
+        with pytest.raises(CryptoError, match="cannot be read"):
+            await asyncio.wait_for(pool.run(_raise_two_argument_error), 10)
+        assert await pool.run(_echo_reversed, b"ok") == b"ko"
+
+        marks = tmp_path / "ran"
+        busy = asyncio.ensure_future(pool.run(_slow, 0.3))
+        queued = [asyncio.ensure_future(pool.run(_append_to, str(marks), "x")) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        for job in queued:
+            job.cancel()
+        assert await busy == "slept"
+        assert await pool.run(_echo_reversed, b"after") == b"retfa"
+        assert not marks.exists()  # none of the cancelled jobs ran
+
+        (worker,) = pool._pool
+        signalled = asyncio.ensure_future(pool.run(_slow, 0.3))
+        await asyncio.sleep(0.1)
+        os.kill(worker.process.pid or 0, signal.SIGINT)
+        assert await signalled == "slept"
+    finally:
+        await pool.stop()
