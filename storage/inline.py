@@ -122,31 +122,42 @@ class _Busy(Exception):
     """SQLite asked this reader to wait: read through the session instead."""
 
 
+def sqlite_file(url: str) -> tuple[str, bool] | None:
+    """(path, is a URI) of a SQLite file database's URL; None for PostgreSQL or an
+    in-memory database."""
+    if not url.startswith("sqlite"):
+        return None
+    parsed = make_url(url)
+    if not parsed.database or parsed.database == ":memory:":
+        return None
+    return parsed.database, parsed.query.get("uri") in ("true", "1")
+
+
+def reader_connection(path: str, uri: bool) -> sqlite3.Connection:
+    """A `sqlite3` connection for reads on the event loop: it never waits (busy timeout
+    0: the caller reads another way when SQLite says BUSY) and never writes."""
+    conn = sqlite3.connect(path, uri=uri, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout=0")
+    conn.execute("PRAGMA query_only=1")
+    return conn
+
+
 class InlineReads:
     """The `sqlite3` connection of one SQLite file database for `fetch`."""
 
-    def __init__(self, path: str, *, uri: bool) -> None:
+    def __init__(self, path: str, uri: bool) -> None:
         self._path, self._uri = path, uri
         self._conn: sqlite3.Connection | None = None
 
     @classmethod
     def of(cls, url: str) -> InlineReads | None:
         """For a SQLite file database; None for PostgreSQL or an in-memory database."""
-        if not url.startswith("sqlite"):
-            return None
-        parsed = make_url(url)
-        if not parsed.database or parsed.database == ":memory:":
-            return None
-        return cls(parsed.database, uri=parsed.query.get("uri") in ("true", "1"))
+        target = sqlite_file(url)
+        return None if target is None else cls(*target)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn = sqlite3.connect(
-                self._path, uri=self._uri, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA busy_timeout=0")
-            conn.execute("PRAGMA query_only=1")
-            self._conn = conn
+            self._conn = reader_connection(self._path, self._uri)
         return self._conn
 
     def rows(self, statement: AnySelect, params: dict[str, Any]) -> list[Any]:
@@ -381,15 +392,7 @@ def write_rows(raw: sqlite3.Connection, table: Table, rows: Sequence[Mapping[str
     if not rows:
         return
     plan = _insert_plan(table, frozenset(rows[0]))
-    values = []
-    for row in rows:
-        record = []
-        for name, default, process in zip(
-            plan.columns, plan.defaults, plan.processors, strict=True
-        ):
-            value = row[name] if default is _REQUIRED else row.get(name, default)
-            record.append(value if process is None else process(value))
-        values.append(record)
+    values = _insert_values(plan, rows)
     try:
         raw.executemany(plan.sql, values)
     except sqlite3.OperationalError as exc:

@@ -23,10 +23,7 @@ tried to write would fail loudly.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from storage.sqlite_writer import WriterConnection, WriterCursor
@@ -53,39 +50,12 @@ class LookupCursor(WriterCursor):
 class LookupConnection(WriterConnection):
     """The driver connection of the SQLite look-up engine (see the module docstring)."""
 
-    @classmethod
-    async def open(
-        cls, path: str, *, pragmas: Sequence[str], busy_timeout_ms: int, uri: bool = False
-    ) -> LookupConnection:
-        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-lookup")
-
-        def connect() -> sqlite3.Connection:
-            sqlite = sqlite3.connect(
-                path,
-                uri=uri,
-                timeout=busy_timeout_ms / 1000,
-                check_same_thread=False,
-                isolation_level=None,
-            )
-            for pragma in pragmas:
-                sqlite.execute(pragma)
-            sqlite.execute("PRAGMA query_only=ON")
-            sqlite.execute("PRAGMA busy_timeout=0")
-            return sqlite
-
-        sqlite = await asyncio.get_running_loop().run_in_executor(thread, connect)
-        return cls(sqlite, thread, busy_timeout_ms)
+    THREAD_NAME = "sqlite-lookup"
+    MORE_PRAGMAS = ("PRAGMA query_only=ON",)
 
     async def waiting(self, cursor: sqlite3.Cursor, operation: str, parameters: Any) -> None:
         """Run the statement again in the thread, waiting up to the busy timeout."""
         await self.in_thread(self._execute_waiting, cursor, operation, parameters)
-
-    def _execute_waiting(self, cursor: sqlite3.Cursor, operation: str, parameters: Any) -> None:
-        self.sqlite.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
-        try:
-            cursor.execute(operation, parameters)
-        finally:
-            self.sqlite.execute("PRAGMA busy_timeout=0")
 
     def cursor(self) -> LookupCursor:
         return LookupCursor(self)

@@ -36,7 +36,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from sqlalchemy.engine import make_url
 
@@ -128,6 +128,9 @@ class WriterCursor:
 class WriterConnection:
     """The driver connection of the SQLite write engine (one per process: pool_size=1)."""
 
+    THREAD_NAME = "sqlite-writer"
+    MORE_PRAGMAS: tuple[str, ...] = ()  # after the engine's own
+
     def __init__(
         self, sqlite: sqlite3.Connection, thread: ThreadPoolExecutor, busy_timeout_ms: int
     ) -> None:
@@ -143,10 +146,10 @@ class WriterConnection:
     @classmethod
     async def open(
         cls, path: str, *, pragmas: Sequence[str], busy_timeout_ms: int, uri: bool = False
-    ) -> WriterConnection:
+    ) -> Self:
         """Connect and run `pragmas` in the connection's thread, waiting for locks up to
         the busy timeout; from then on the connection itself never waits inline."""
-        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=cls.THREAD_NAME)
 
         def connect() -> sqlite3.Connection:
             sqlite = sqlite3.connect(
@@ -156,7 +159,7 @@ class WriterConnection:
                 check_same_thread=False,
                 isolation_level=None,
             )
-            for pragma in pragmas:
+            for pragma in (*pragmas, *cls.MORE_PRAGMAS):
                 sqlite.execute(pragma)
             sqlite.execute("PRAGMA busy_timeout=0")
             return sqlite
@@ -171,12 +174,15 @@ class WriterConnection:
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
                 raise
-            await self.in_thread(self._begin_waiting, cursor, operation)
+            await self.in_thread(self._execute_waiting, cursor, operation)
 
-    def _begin_waiting(self, cursor: sqlite3.Cursor, operation: str) -> None:
+    def _execute_waiting(
+        self, cursor: sqlite3.Cursor, operation: str, parameters: Any = ()
+    ) -> None:
+        """In the thread: run the statement waiting up to the real busy timeout."""
         self.sqlite.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
         try:
-            cursor.execute(operation)
+            cursor.execute(operation, parameters)
         finally:
             self.sqlite.execute("PRAGMA busy_timeout=0")
 

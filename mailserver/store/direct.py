@@ -27,12 +27,11 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from mailserver.store.flags import Flags
 from mailserver.store.reads import CHUNK, Delta, FlagChange, MessageMeta, Opening, chunks
 from storage.database import Database
 from storage.errors import StorageUnavailable
+from storage.inline import reader_connection, sqlite_file
 
 _META = "uid, system_flags, keywords, internal_date, size, modseq, blob_id"
 
@@ -71,21 +70,12 @@ class DirectReads:
     @classmethod
     def of(cls, db: Database) -> DirectReads | None:
         """For a SQLite file database; None for PostgreSQL or an in-memory database."""
-        if not db.is_sqlite:
-            return None
-        url = make_url(db.url)
-        if not url.database or url.database == ":memory:":
-            return None
-        return cls(url.database, uri=url.query.get("uri") in ("true", "1"))
+        target = sqlite_file(db.url)
+        return None if target is None else cls(target[0], uri=target[1])
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn = sqlite3.connect(
-                self._path, uri=self._uri, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA busy_timeout=0")
-            conn.execute("PRAGMA query_only=1")
-            self._conn = conn
+            self._conn = reader_connection(self._path, self._uri)
         return self._conn
 
     @contextmanager
