@@ -11,6 +11,7 @@ Certificates are public and written 0644; private keys never touch the disk unse
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,31 +147,43 @@ def load_chain(data_dir: Path) -> tuple[x509.Certificate, x509.Certificate]:
     The protect step signs with the issuing CA in the chain of every message: the
     certificates are parsed once per process and read again only when a file's size or
     modification time changes (`salus init` on the same dir, a restored backup)."""
-    paths = CaPaths.of(data_dir)
+    return _chain(data_dir)[0]
+
+
+def issuing_pem(data_dir: Path) -> bytes:
+    """The issuing CA's certificate, PEM (`load_chain`'s, encoded once)."""
+    return _chain(data_dir)[1]
+
+
+def _chain(data_dir: Path) -> tuple[tuple[x509.Certificate, x509.Certificate], bytes]:
+    files = _FILES.get(data_dir)
+    if files is None:
+        paths = CaPaths.of(data_dir)
+        files = _FILES[data_dir] = (str(paths.root_cert), str(paths.issuing_cert))
     try:
-        stamp = tuple(
-            (s.st_mtime_ns, s.st_size, s.st_ino)
-            for s in (paths.root_cert.stat(), paths.issuing_cert.stat())
-        )
-        cached = _CHAINS.get(paths.directory)
+        stamp = tuple((s.st_mtime_ns, s.st_size, s.st_ino) for s in map(os.stat, files))
+        cached = _CHAINS.get(data_dir)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        chain = (
-            x509.load_pem_x509_certificate(paths.root_cert.read_bytes()),
-            x509.load_pem_x509_certificate(paths.issuing_cert.read_bytes()),
-        )
+        with open(files[0], "rb") as root, open(files[1], "rb") as issuing:
+            chain = (
+                x509.load_pem_x509_certificate(root.read()),
+                x509.load_pem_x509_certificate(issuing.read()),
+            )
     except FileNotFoundError as exc:
         raise CaError(
             f"{data_dir} has no service CA ({exc.filename} is missing): run `salus init`"
         ) from exc
     except (OSError, ValueError) as exc:
-        raise CaError(f"the service CA in {paths.directory} cannot be read: {exc}") from exc
-    _CHAINS[paths.directory] = (stamp, chain)
-    return chain
+        raise CaError(f"the service CA in {Path(files[0]).parent} cannot be read: {exc}") from exc
+    entry = (chain, pem(chain[1]))
+    _CHAINS[data_dir] = (stamp, entry)
+    return entry
 
 
 _Stamp = tuple[tuple[int, int, int], ...]
-_CHAINS: dict[Path, tuple[_Stamp, tuple[x509.Certificate, x509.Certificate]]] = {}
+_FILES: dict[Path, tuple[str, str]] = {}
+_CHAINS: dict[Path, tuple[_Stamp, tuple[tuple[x509.Certificate, x509.Certificate], bytes]]] = {}
 
 
 def export_chain(data_dir: Path) -> bytes:

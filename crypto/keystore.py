@@ -14,10 +14,11 @@ form the process pool takes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -257,9 +258,27 @@ _SIGNING = _active_key(
     MailboxKey.smime_serial,
     MailboxKey.smime_cert_pem,
     MailboxKey.smime_key_sealed,
+    MailboxKey.not_after,
 )
 _OPENPGP_PUBLIC = _active_key(MailboxKey.openpgp_public)
 Source = AsyncSession | Database
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveKeys:
+    """A mailbox's active generation as the pipeline reads it in one statement: its
+    public material and its expiry. MAIL reads the sender's (with the sealed key), RCPT
+    each recipient's, and DATA signs and encrypts with those same generations."""
+
+    address: str
+    not_after: dt.datetime
+    smime_cert_pem: str
+    openpgp_public: str = ""
+    smime_serial: str = ""
+    smime_key_sealed: bytes = b""  # only in the sender's (`signing_keys`)
+
+    def usable(self, now: dt.datetime) -> bool:
+        return self.not_after > now
 
 
 async def usable_until(source: Source, address: str) -> dt.datetime | None:
@@ -268,18 +287,50 @@ async def usable_until(source: Source, address: str) -> dt.datetime | None:
     return found[0].not_after if found else None
 
 
+async def signing_keys(source: Source, address: str) -> ActiveKeys | None:
+    """The active generation of `address` with its sealed S/MIME key, to sign; None
+    without one."""
+    found = await rows(source, _SIGNING, address=normalise(address))
+    if not found:
+        return None
+    row = found[0]
+    return ActiveKeys(
+        row.address, row.not_after, row.smime_cert_pem, "", row.smime_serial, row.smime_key_sealed
+    )
+
+
+def open_signer(protector: KeyProtector, data_dir: Path, keys: ActiveKeys) -> SmimeKeyPair:
+    """The S/MIME key of `keys` (from `signing_keys`) unsealed, with its chain."""
+    if not keys.smime_key_sealed:
+        raise NoUsableKey(keys.address, "S/MIME")
+    chain = keys.smime_cert_pem.encode("ascii") + service_ca.issuing_pem(data_dir)
+    # A sealer is hashed by identity: each one has its own entries.
+    sealer = cast(Hashable, protector)
+    return SmimeKeyPair(
+        _signing_pem(sealer, keys.smime_key_sealed, keys.address, keys.smime_serial), chain
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _signing_pem(sealer: Hashable, sealed: bytes, address: str, serial: str) -> bytes:
+    """A signing key unsealed, kept for the senders of the moment: opening it (AES-GCM,
+    DER parse, PEM encoding) cost ~0.1 ms a message. Keyed by the sealed bytes: a new
+    generation or a service-key rotation reseals, and a revoked key is no longer what
+    `signing_keys` returns. The crypto workers keep the same keys loaded (`load_signer`)."""
+    key = open_private_key(cast(KeyProtector, sealer), sealed, smime_context(address, serial))
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
 async def signer(
     source: Source, protector: KeyProtector, data_dir: Path, address: str
 ) -> SmimeKeyPair:
     """The active S/MIME key of `address` with its chain (leaf, issuing CA), to sign."""
-    found = await rows(source, _SIGNING, address=normalise(address))
-    if not found:
+    keys = await signing_keys(source, address)
+    if keys is None:
         raise NoUsableKey(normalise(address), "S/MIME")
-    row = found[0]
-    _, issuing = service_ca.load_chain(data_dir)
-    return SmimeKeyPair(
-        _key_pem(protector, row), row.smime_cert_pem.encode("ascii") + service_ca.pem(issuing)
-    )
+    return open_signer(protector, data_dir, keys)
 
 
 async def recipient_cert(source: Source, address: str) -> bytes:

@@ -72,6 +72,9 @@ _REF = select(
 _TRUSTED = select(TrustDomain.domain).where(TrustDomain.domain == bindparam("domain"))
 
 
+REF_COLUMNS = _REF.selected_columns  # for a look-up that joins more to the mailbox's
+
+
 async def mailbox_ref(source: AsyncSession | Database, address: str) -> MailboxRef | None:
     found = await rows(source, _REF, address=normalise_address(address))
     return MailboxRef(*found[0]) if found else None

@@ -28,6 +28,7 @@ _AUTOMATIC = ("auto-generated", "auto-replied", "auto-notified")
 
 
 _HEADER_SEARCH = 1024 * 1024  # past any header section the listeners accept
+_ASKED = b"disposition-notification-to"
 
 
 def headers_of(message: bytes) -> Message:
@@ -39,6 +40,17 @@ def headers_of(message: bytes) -> Message:
     ]
     head = message[: min(ends) + 2] if ends else message
     return BytesHeaderParser(policy=compat32).parsebytes(head, headersonly=True)
+
+
+def may_ask(message: bytes) -> bool:
+    """Whether the header block of `message` has a Disposition-Notification-To field at
+    all: what delivery checks before parsing the header of each message it stores."""
+    limit = min(len(message), _HEADER_SEARCH)
+    ends = [
+        i for i in (message.find(b"\r\n\r\n", 0, limit), message.find(b"\n\n", 0, limit)) if i >= 0
+    ]
+    head = message[: min(ends)] if ends else message[:limit]
+    return _ASKED in head.lower()
 
 
 def wanted(headers: Message, envelope_sender: str) -> str | None:

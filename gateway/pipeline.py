@@ -26,11 +26,15 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.utils import format_datetime
 
+from sqlalchemy import and_, bindparam, select
+
 from config.logging import Event, get_logger
 from config.settings import Settings, SmtpSettings
 from crypto import keystore
 from crypto.errors import CryptoError
+from crypto.models import KeyStatus, MailboxKey
 from directory import repository
+from directory.models import Mailbox
 from directory.repository import MailboxRef
 from gateway import integration, protect
 from gateway.mime import HeaderBlock, MimeTree
@@ -42,6 +46,7 @@ from gateway.protection import Order, ProtectionRefused, Protector
 from gateway.trust.remote_keys import KeyLookupFailed, RemoteKeys
 from storage.base import utcnow
 from storage.database import Database
+from storage.inline import rows
 
 ROUTING = "routing"  # MailboxRef.kind of the routing address (DESIGN section 6)
 PROTECT_RULE = "protect"
@@ -51,30 +56,66 @@ LOCAL_FAULT = Refusal(
 log = get_logger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class SenderCheck:
+    decision: Decision
+    keys: keystore.ActiveKeys | None = None  # the generation DATA signs with, when usable
+
+
 async def check_sender(
     db: Database,
     mail_from: str,
     declared_size: int | None,
     usable: frozenset[str],
     limits: SmtpSettings,
-) -> Decision:
+) -> SenderCheck:
     """MAIL FROM: may this client use this envelope sender, at this size, and can the
-    sender sign (an active key)? The key is looked up only for a sender it may use."""
+    sender sign (an active key)? The key is looked up only for a sender it may use,
+    with its sealed private part: DATA signs with the generation checked here."""
     facts = SenderFacts(mail_from, declared_size, usable, limits)
     first = run_chain("mail", policy.MAIL_SHAPE, facts)
     if not first.accepted:
-        return first
-    signing_key = await _key_usable(db, mail_from)
+        return SenderCheck(first)
+    keys = await keystore.signing_keys(db, mail_from)
+    signing_key = keys is not None and keys.usable(utcnow())
     second = run_chain("mail", policy.MAIL_KEY, replace(facts, signing_key=signing_key))
-    return Decision("mail", first.checked + second.checked, second.hits)
+    decision = Decision("mail", first.checked + second.checked, second.hits)
+    return SenderCheck(decision, keys if signing_key else None)
 
 
-async def _key_usable(db: Database, address: str) -> bool:
-    """The mailbox has an active key generation that has not expired. Only its expiry
-    is read: loading the whole generation (certificate, sealed keys) at each MAIL and
-    RCPT cost more than the query (DATA reads the keys it uses)."""
-    not_after = await keystore.usable_until(db, address)
-    return not_after is not None and not_after > utcnow()
+# RCPT's look-up: the mailbox and its active key generation, in one statement.
+_RECIPIENT = (
+    select(
+        *repository.REF_COLUMNS,
+        MailboxKey.not_after,
+        MailboxKey.smime_cert_pem,
+        MailboxKey.openpgp_public,
+    )
+    .select_from(Mailbox)
+    .outerjoin(
+        MailboxKey,
+        and_(MailboxKey.address == Mailbox.address, MailboxKey.status == KeyStatus.ACTIVE.value),
+    )
+    .where(Mailbox.address == bindparam("address"))
+)
+
+
+async def _recipient(
+    db: Database, address: str
+) -> tuple[MailboxRef | None, keystore.ActiveKeys | None]:
+    """The mailbox at `address` and its active keys (None without a mailbox, or
+    without an active generation)."""
+    found = await rows(db, _RECIPIENT, address=repository.normalise_address(address))
+    if not found:
+        return None, None
+    row = found[0]
+    mailbox = MailboxRef(*row[: len(repository.REF_COLUMNS)])
+    if row.not_after is None:
+        return mailbox, None
+    keys = keystore.ActiveKeys(
+        mailbox.address, row.not_after, row.smime_cert_pem, row.openpgp_public or ""
+    )
+    return mailbox, keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +123,7 @@ class RecipientCheck:
     decision: Decision
     mailbox: MailboxRef | None  # for another operator's mailbox: `remote_ref`
     remote: RemoteKeys | None = None  # its published keys
+    keys: keystore.ActiveKeys | None = None  # a local mailbox's, checked usable
 
 
 KeyLookup = Callable[[str], Awaitable[RemoteKeys]]
@@ -108,9 +150,9 @@ async def check_recipient(
         return RecipientCheck(first, routing_ref(settings.routing_address))
     domain = shape.domain
     # Point look-ups, inline on SQLite (storage.inline): one snapshot each.
-    mailbox = await repository.mailbox_ref(db, address)
+    mailbox, keys = await _recipient(db, address)
     trusted = domain not in local_domains and await repository.trusted(db, domain)
-    key_issued = mailbox is not None and await _key_usable(db, address)
+    key_issued = keys is not None and keys.usable(utcnow())
     if mailbox is not None and not mailbox.local:
         mailbox = None
     remote: RemoteKeys | KeyLookupFailed | None = None
@@ -135,7 +177,7 @@ async def check_recipient(
         return RecipientCheck(merged, None)
     if isinstance(remote, RemoteKeys):
         return RecipientCheck(merged, remote_ref(remote), remote)
-    return RecipientCheck(merged, mailbox)
+    return RecipientCheck(merged, mailbox, keys=keys if mailbox is not None else None)
 
 
 def remote_ref(keys: RemoteKeys) -> MailboxRef:
@@ -207,6 +249,10 @@ class Envelope:
     # address, for the protect step to encrypt to.
     remote_keys: Mapping[str, RemoteKeys] = field(default_factory=dict)
     sender_kind: str = ""  # the envelope sender's mailbox kind
+    # The active generations MAIL and RCPT checked: the sender's (to sign, when the From
+    # is the envelope sender) and the local recipients', by address.
+    signing: keystore.ActiveKeys | None = None
+    local_keys: Mapping[str, keystore.ActiveKeys] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +304,7 @@ async def decide(
     message_id, completed = complete_header(
         integrated.content, headers, settings.service.hostname, now
     )
-    order = replace(routed, message=completed, signer=signer)
+    order = replace(routed, message=completed, signer=signer, signing=envelope.signing)
     return await _protected(tools, decision, message_id, order, integrated=integrated, now=now)
 
 
@@ -300,6 +346,7 @@ async def _with_routed(
     a Decision with the first refusal otherwise."""
     recipients = list(explicit)
     remote_keys = dict(envelope.remote_keys)
+    local_keys = dict(envelope.local_keys)
     known = {r.address.lower() for r in explicit}
     for address in routed:
         if address.lower() in known:
@@ -313,7 +360,9 @@ async def _with_routed(
         recipients.append(check.mailbox)
         if check.remote is not None:
             remote_keys[check.mailbox.address.lower()] = check.remote
-    return Order(b"", "", tuple(recipients), remote_keys)
+        if check.keys is not None:
+            local_keys[check.mailbox.address.lower()] = check.keys
+    return Order(b"", "", tuple(recipients), remote_keys, local_keys)
 
 
 def _signer(headers: HeaderBlock) -> str | Refusal:

@@ -119,13 +119,13 @@ async def _gather(protector: Protector, order: Order, *, signed_already: bool) -
     for recipient in order.recipients:
         form = recipient.crypto if recipient.crypto in FORMS else policy.FORM_CBC
         key = (
-            await _local_key(db, recipient.address, form)
+            await _local_key(db, recipient.address, form, order.local_keys)
             if recipient.local
             else _remote_key(order.remote_keys, recipient.address, form)
         )
         keys.by_form.setdefault(form, []).append((recipient.address, key))
     try:
-        await _signers(protector, order.signer, keys, signed_already)
+        await _signers(protector, order, keys, signed_already)
     except NoUsableKey:
         raise refused(
             550,
@@ -136,12 +136,17 @@ async def _gather(protector: Protector, order: Order, *, signed_already: bool) -
     return keys
 
 
-async def _signers(protector: Protector, signer: str, keys: _Keys, signed_already: bool) -> None:
-    """Load the sender's keys that the copies sign with (NoUsableKey without them)."""
+async def _signers(protector: Protector, order: Order, keys: _Keys, signed_already: bool) -> None:
+    """Load the sender's keys that the copies sign with (NoUsableKey without them): the
+    generation MAIL checked when the From is the envelope sender, else the active one."""
+    signer = order.signer
     if not signed_already and (policy.FORM_CBC in keys.by_form or policy.FORM_GCM in keys.by_form):
-        keys.smime_signer = await keystore.signer(
-            protector.db, protector.sealer, protector.data_dir, signer
-        )
+        checked = order.signing
+        if checked is None or checked.address != keystore.normalise(signer):
+            checked = await keystore.signing_keys(protector.db, signer)
+        if checked is None:
+            raise NoUsableKey(keystore.normalise(signer), "S/MIME")
+        keys.smime_signer = keystore.open_signer(protector.sealer, protector.data_dir, checked)
     if OPENPGP in keys.by_form:
         async with protector.db.lookup() as session:
             if await keystore.active(session, signer) is None:
@@ -151,10 +156,19 @@ async def _signers(protector: Protector, signer: str, keys: _Keys, signed_alread
         keys.openpgp_signer = secrets[0]
 
 
-async def _local_key(db: Database, address: str, form: str) -> KeyMaterial:
+async def _local_key(
+    db: Database, address: str, form: str, checked: Mapping[str, keystore.ActiveKeys]
+) -> KeyMaterial:
+    """A local recipient's key in `form`: from the generation RCPT checked, or looked up
+    (a recipient the documents of a routed message named, checked at DATA)."""
+    keys = checked.get(address.lower())
     try:
         if form == OPENPGP:
+            if keys is not None and keys.openpgp_public:
+                return keys.openpgp_public
             return await keystore.openpgp_public(db, address)
+        if keys is not None:
+            return keys.smime_cert_pem.encode("ascii")
         return await keystore.recipient_cert(db, address)
     except NoUsableKey:
         raise refused(

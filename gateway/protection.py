@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crypto import policy
+from crypto.keystore import ActiveKeys
 from crypto.pool import CryptoPool
 from crypto.sealing import KeyProtector
 from directory.repository import MailboxRef
@@ -52,6 +53,11 @@ class Order:
     signer: str
     recipients: Sequence[MailboxRef]
     remote_keys: Mapping[str, RemoteKeys] = field(default_factory=dict)
+    # Local recipients' active keys as RCPT checked them, by address, and the sender's
+    # as MAIL did (used when it is the signer's): what the protect step then does not
+    # look up again.
+    local_keys: Mapping[str, ActiveKeys] = field(default_factory=dict)
+    signing: ActiveKeys | None = None
 
     @property
     def addresses(self) -> tuple[str, ...]:

@@ -33,6 +33,8 @@ async def queue_mdn(
 ) -> str | None:
     """Queue a `processed` MDN for the message `row` just delivered, if it asks for one
     (and is no report itself); return the MDN's queue id."""
+    if not mdn.may_ask(content):
+        return None
     message = await session.get(QueuedMessage, row.queue_id)
     if message is None or message.origin == Origin.DSN.value:
         return None

@@ -164,12 +164,9 @@ class InlineReads:
         compiled = _compiled(statement)
         values = _values(compiled, params)
         try:
-            conn = self._connection()
-            conn.execute("BEGIN")
-            try:
-                raw = conn.execute(compiled.sql, values).fetchall()
-            finally:
-                conn.execute("COMMIT")
+            # One statement in autocommit: its own read transaction, ended when fetchall
+            # steps it to the end (a BEGIN and a COMMIT around it cost as much again).
+            raw = self._connection().execute(compiled.sql, values).fetchall()
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise _Busy from exc

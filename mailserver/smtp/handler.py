@@ -83,9 +83,10 @@ class SubmissionHandler(SaslMechanisms):
         identity = ctx.identity
         if not isinstance(identity, Authenticated):
             return "530 5.7.0 Authentication required"
-        decision = await pipeline.check_sender(
+        check = await pipeline.check_sender(
             self.db, address, _declared_size(mail_options), identity.usable, self.settings.smtp
         )
+        decision = check.decision
         if decision.refusal is not None:
             ctx.refused(address, decision)
             metrics.MESSAGES_REFUSED.labels(rule=decision.refusal.rule).inc()
@@ -94,6 +95,8 @@ class SubmissionHandler(SaslMechanisms):
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         ctx.recipients.clear()
+        ctx.local_keys.clear()
+        ctx.signing = check.keys
         return replies.SENDER_OK
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd hook name
@@ -123,12 +126,17 @@ class SubmissionHandler(SaslMechanisms):
             ctx.recipients.append(check.mailbox)
             if check.remote is not None:
                 ctx.remote_keys[normalised] = check.remote
+            if check.keys is not None:
+                ctx.local_keys[normalised] = check.keys
         return replies.RECIPIENT_OK
 
     async def handle_RSET(  # noqa: N802 - aiosmtpd hook name
         self, server: SubmissionProtocol, session: Any, envelope: SubmissionEnvelope
     ) -> str:
-        server.context.recipients.clear()
+        ctx = server.context
+        ctx.recipients.clear()
+        ctx.local_keys.clear()
+        ctx.signing = None
         return "250 2.0.0 OK"
 
     async def handle_DATA(  # noqa: N802 - aiosmtpd hook name
@@ -148,6 +156,8 @@ class SubmissionHandler(SaslMechanisms):
                 sender, tuple(ctx.recipients), identity.usable,
                 {a: k for a, k in ctx.remote_keys.items() if a in envelope.rcpt_tos},
                 sender_kind=_kind_of(identity, sender),
+                signing=ctx.signing,
+                local_keys={a: k for a, k in ctx.local_keys.items() if a in envelope.rcpt_tos},
             ),
             self.settings,
             now,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from crypto.keystore import ActiveKeys
 from directory.authn import Principal
 from directory.repository import MailboxRef
 from gateway.policy import Decision
@@ -42,6 +43,9 @@ class SessionContext:
     recipients: list[MailboxRef] = field(default_factory=list)
     # Keys other operators published for this session's remote recipients, by address.
     remote_keys: dict[str, RemoteKeys] = field(default_factory=dict)
+    # The key generations this transaction's MAIL and RCPT checked (pipeline.Envelope).
+    signing: ActiveKeys | None = None
+    local_keys: dict[str, ActiveKeys] = field(default_factory=dict)
     pending_audit: list[AuditEvent] = field(default_factory=list)
 
     @property
