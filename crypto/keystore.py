@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -276,9 +277,14 @@ class ActiveKeys:
     openpgp_public: str = ""
     smime_serial: str = ""
     smime_key_sealed: bytes = b""  # only in the sender's (`signing_keys`)
+    read_at: float = field(default_factory=time.monotonic)
 
     def usable(self, now: dt.datetime) -> bool:
         return self.not_after > now
+
+    def read_within(self, seconds: float) -> bool:
+        """Read from the key store at most `seconds` ago."""
+        return time.monotonic() - self.read_at <= seconds
 
 
 async def usable_until(source: Source, address: str) -> dt.datetime | None:

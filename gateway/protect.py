@@ -47,6 +47,9 @@ from gateway.trust.remote_keys import RemoteKeys
 from storage.database import Database
 
 KeyMaterial = bytes | str  # a certificate (PEM) or an armored OpenPGP public key
+# A generation MAIL or RCPT read is used at DATA for this long; after it (a slow upload)
+# the key store is read again, so a key revoked meanwhile is not used.
+KEYS_READ_WITHIN = 5.0
 
 
 @dataclass
@@ -138,11 +141,16 @@ async def _gather(protector: Protector, order: Order, *, signed_already: bool) -
 
 async def _signers(protector: Protector, order: Order, keys: _Keys, signed_already: bool) -> None:
     """Load the sender's keys that the copies sign with (NoUsableKey without them): the
-    generation MAIL checked when the From is the envelope sender, else the active one."""
+    generation MAIL read when the From is the envelope sender and the read is recent
+    (KEYS_READ_WITHIN), else the active one read now."""
     signer = order.signer
     if not signed_already and (policy.FORM_CBC in keys.by_form or policy.FORM_GCM in keys.by_form):
         checked = order.signing
-        if checked is None or checked.address != keystore.normalise(signer):
+        if (
+            checked is None
+            or checked.address != keystore.normalise(signer)
+            or not checked.read_within(KEYS_READ_WITHIN)
+        ):
             checked = await keystore.signing_keys(protector.db, signer)
         if checked is None:
             raise NoUsableKey(keystore.normalise(signer), "S/MIME")
@@ -159,9 +167,11 @@ async def _signers(protector: Protector, order: Order, keys: _Keys, signed_alrea
 async def _local_key(
     db: Database, address: str, form: str, checked: Mapping[str, keystore.ActiveKeys]
 ) -> KeyMaterial:
-    """A local recipient's key in `form`: from the generation RCPT checked, or looked up
-    (a recipient the documents of a routed message named, checked at DATA)."""
+    """A local recipient's key in `form`: from the generation RCPT read (if recent), or
+    looked up now (a recipient named by the documents of a routed message)."""
     keys = checked.get(address.lower())
+    if keys is not None and not keys.read_within(KEYS_READ_WITHIN):
+        keys = None
     try:
         if form == OPENPGP:
             if keys is not None and keys.openpgp_public:
