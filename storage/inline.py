@@ -45,6 +45,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningUpdate
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from storage.errors import StorageUnavailable
@@ -57,6 +58,8 @@ _DIALECT = sqlite_dialect.dialect()
 _PG_DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
 T = TypeVar("T")
 AnySelect = Select[*tuple[Any, ...]]
+# What `execute` runs: a SELECT, or an UPDATE with RETURNING.
+Statement = AnySelect | ReturningUpdate[*tuple[Any, ...]]
 Processor = Callable[[Any], Any] | None
 
 
@@ -69,10 +72,10 @@ class _Compiled:
 
 
 _REQUIRED = object()
-_COMPILED: dict[tuple[int, str], tuple[AnySelect, _Compiled]] = {}
+_COMPILED: dict[tuple[int, str], tuple[Statement, _Compiled]] = {}
 
 
-def _compiled(statement: AnySelect, dialect: Dialect = _DIALECT) -> _Compiled:
+def _compiled(statement: Statement, dialect: Dialect = _DIALECT) -> _Compiled:
     cached = _COMPILED.get((id(statement), dialect.name))
     if cached is not None and cached[0] is statement:
         return cached[1]
@@ -88,11 +91,11 @@ def _compiled(statement: AnySelect, dialect: Dialect = _DIALECT) -> _Compiled:
         for name in compiled.positiontup or ()
         for bind in (compiled.binds[name],)
     )
+    columns = statement.exported_columns  # a SELECT's columns, or an UPDATE's RETURNING
     results = tuple(
-        column.type.dialect_impl(dialect).result_processor(dialect, None)
-        for column in statement.selected_columns
+        column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
     )
-    names = [column.key or f"c{n}" for n, column in enumerate(statement.selected_columns)]
+    names = [column.key or f"c{n}" for n, column in enumerate(columns)]
     entry = _Compiled(compiled.string, binds, results, namedtuple("Row", names, rename=True))
     _COMPILED[(id(statement), dialect.name)] = (statement, entry)  # statements are constants
     return entry
@@ -424,6 +427,27 @@ async def postgres_call(statement: Awaitable[T]) -> T:
         asyncpg.TransactionRollbackError,
     ) as exc:  # what SQLAlchemy raises as OperationalError, which Database.write maps
         raise StorageUnavailable(f"database unavailable: {type(exc).__name__}: {exc}") from exc
+
+
+async def execute(session: AsyncSession, statement: Statement, **params: Any) -> list[Any]:
+    """Run a Core statement defined once (a point SELECT, an UPDATE ... RETURNING) in the
+    session's write transaction, as `insert_rows` runs inserts: on the SQLite writer's
+    `sqlite3` connection, or by asyncpg on PostgreSQL once the transaction has begun;
+    through the session otherwise. The rows it returns, with the columns as attributes."""
+    raw = await raw_writer(session)
+    if raw is not None:
+        compiled = _compiled(statement)
+        try:
+            found = raw.execute(compiled.sql, _values(compiled, params)).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise unavailable(exc) from exc
+        return _rows(compiled, found)
+    pg = await raw_postgres(session)
+    if pg is None:
+        return list((await session.execute(statement, params)).all())
+    compiled = _compiled(statement, _PG_DIALECT)
+    records = await postgres_call(pg.fetch(compiled.sql, *_values(compiled, params)))
+    return _rows(compiled, records)
 
 
 async def insert_rows(

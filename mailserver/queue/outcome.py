@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import cast
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import Table, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.queue.models import PENDING, Delivery, DeliveryStatus, QueuedContent, QueueEvent
 from storage.database import Database
+from storage.inline import insert_rows
+
+_EVENTS = cast(Table, QueueEvent.__table__)
 
 
 async def locked_pending(
@@ -88,7 +92,7 @@ async def delivered_many(
     status = DeliveryStatus.DELIVERED
     events = [_moved(row, status, detail, now) for row, detail in done]
     await session.flush()
-    await session.execute(insert(QueueEvent), [_event_row(event) for event in events])
+    await insert_rows(session, _EVENTS, [_event_row(event) for event in events])
     await _release(session, {row.content_id for row, _ in done})
 
 

@@ -4,7 +4,8 @@
 message commit together), seals the bytes, counts them in the mailbox's usage within its
 quota and takes the folder's next UID: two UPDATEs that lock the mailbox row then the
 folder row, and two INSERTs, in Core (the ORM's unit of work cost more than the
-statements). A mailbox used for the first time, or a message over quota, goes through
+statements), run on the SQLite writer's or PostgreSQL's driver connection
+(`storage.inline.execute`, `insert_rows`). A mailbox used for the first time, or a message over quota, goes through
 the locking path (`lock_mailbox` creates the initial folders; the quota refusal names
 the usage). The caller publishes a `MailboxEvents` wake-up after its transaction commits.
 """
@@ -16,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.at_rest import AtRestCipher
@@ -27,6 +28,7 @@ from mailserver.store.flags import Flags
 from mailserver.store.mailboxes import LockedMailbox, lock_mailbox
 from mailserver.store.models import Blob, Folder, Message, StoreMailbox
 from storage.base import utcnow
+from storage.inline import execute, insert_rows
 
 # Core statements: no unit of work for a row written once (an APPEND is five statements).
 _MAILBOXES = cast(Table, StoreMailbox.__table__)
@@ -50,8 +52,6 @@ _NEXT_UID = (
     .values(uidnext=_FOLDERS.c.uidnext + 1, highestmodseq=_FOLDERS.c.highestmodseq + 1)
     .returning(_FOLDERS.c.id, _FOLDERS.c.uidnext, _FOLDERS.c.highestmodseq, _FOLDERS.c.uidvalidity)
 )
-_INSERT_BLOB = insert(_BLOBS)
-_INSERT_MESSAGE = insert(_MESSAGES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +88,7 @@ async def deliver(
         return await _deliver_locked(
             session, mailbox_id, name, blob, flags=parsed_flags, internal_date=date
         )
-    await session.execute(_INSERT_BLOB, _blob_values(mailbox_id, blob))
+    await insert_rows(session, _BLOBS, [_blob_values(mailbox_id, blob)])
     row = {
         "folder_id": slot.folder_id,
         "uid": slot.uid,
@@ -99,7 +99,7 @@ async def deliver(
         "keywords": parsed_flags.keywords_text,
         "modseq": slot.modseq,
     }
-    await session.execute(_INSERT_MESSAGE, row)
+    await insert_rows(session, _MESSAGES, [row])
     return StoredMessage(slot.folder_id, slot.uid, blob.size, slot.uidvalidity)
 
 
@@ -151,18 +151,17 @@ async def _reserve(session: AsyncSession, mailbox_id: int, name: str, size: int)
     """Count `size` in the mailbox's usage and take the folder's next UID, in two UPDATEs
     that lock the rows in the documented order (mailboxes.py); None when the mailbox has
     no store row yet or the message would exceed the quota (nothing written then)."""
-    directory = (await session.execute(_DIRECTORY, {"b_mailbox": mailbox_id})).one_or_none()
-    if directory is None or not directory.local:
+    found = await execute(session, _DIRECTORY, b_mailbox=mailbox_id)
+    if not found or not found[0].local:
         raise MailboxUnavailable(f"mailbox {mailbox_id} is not a local mailbox")
-    params = {"b_mailbox": mailbox_id, "b_size": size, "b_quota": directory.quota}
-    usage = _COUNT_USAGE if directory.quota is None else _COUNT_USAGE_WITHIN_QUOTA
-    if (await session.execute(usage, params)).one_or_none() is None:
+    quota = found[0].quota
+    usage = _COUNT_USAGE if quota is None else _COUNT_USAGE_WITHIN_QUOTA
+    if not await execute(session, usage, b_mailbox=mailbox_id, b_size=size, b_quota=quota):
         return None
-    row = (
-        await session.execute(_NEXT_UID, {"b_mailbox": mailbox_id, "b_name": name})
-    ).one_or_none()
-    if row is None:
+    slots = await execute(session, _NEXT_UID, b_mailbox=mailbox_id, b_name=name)
+    if not slots:
         raise FolderNotFound(f"no folder named {name}")
+    row = slots[0]
     return _Slot(row.id, row.uidnext - 1, row.highestmodseq, row.uidvalidity)
 
 
