@@ -31,6 +31,7 @@ RECONNECT_MIN_SECONDS = 0.2
 RECONNECT_MAX_SECONDS = 5.0
 
 log = get_logger(__name__)
+_NOTIFY = text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload")
 
 
 class Subscription:
@@ -68,6 +69,7 @@ class MailboxEvents:
         self._origin = secrets.token_hex(8)
         self._subscribers: dict[int, set[Subscription]] = defaultdict(set)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._unsent: set[int] = set()  # mailboxes to NOTIFY about, in the next statement
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
 
@@ -102,10 +104,14 @@ class MailboxEvents:
         self._wake(mailbox_id, skip)
         if not self._db.is_postgres:
             return
+        if self._unsent:  # a NOTIFY is on its way: this mailbox goes in it
+            self._unsent.add(mailbox_id)
+            return
         try:
-            task = asyncio.get_running_loop().create_task(self._notify(mailbox_id))
+            task = asyncio.get_running_loop().create_task(self._notify())
         except RuntimeError:  # no loop: nothing async runs, nothing to relay to
             return
+        self._unsent.add(mailbox_id)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -120,16 +126,21 @@ class MailboxEvents:
                 sub.changed.set()
 
     # ---- PostgreSQL relay -------------------------------------------------------------
-    async def _notify(self, mailbox_id: int) -> None:
+    async def _notify(self) -> None:
+        """One statement notifies about every mailbox published until it runs (a busy
+        delivery publishes one per message: a connection and a statement each cost more
+        of the loop than the delivery's own statements)."""
+        await asyncio.sleep(0)  # the publishes of the same turn of the loop join it
+        mailboxes, self._unsent = sorted(self._unsent), set()
         try:
             async with self._db.engine.connect() as conn:
                 await conn.execute(
-                    text("SELECT pg_notify(:channel, :payload)"),
-                    {"channel": CHANNEL, "payload": f"{mailbox_id}:{self._origin}"},
+                    _NOTIFY,
+                    {"channel": CHANNEL, "payloads": [f"{m}:{self._origin}" for m in mailboxes]},
                 )
                 await conn.commit()
         except Exception:  # a lost notification delays other nodes until their next poll
-            log.warning(Event.STORAGE_UNAVAILABLE, operation="notify", mailbox_id=mailbox_id)
+            log.warning(Event.STORAGE_UNAVAILABLE, operation="notify", count=len(mailboxes))
 
     def _on_notification(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         mailbox, _, origin = payload.partition(":")

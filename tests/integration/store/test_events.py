@@ -69,3 +69,27 @@ async def test_notify_crosses_nodes_and_survives_a_lost_connection() -> None:
         await events_b.close()
         await node_a.dispose()
         await node_b.dispose()
+
+
+@pytest.mark.postgres
+async def test_publishes_of_one_moment_reach_the_other_node_together() -> None:
+    # A busy delivery publishes once per message: the publishes made while a NOTIFY is
+    # on its way go out in one statement, and each mailbox's watchers still wake.
+    url = postgres_url()
+    node_a, node_b = Database(url), Database(url)
+    events_a, events_b = MailboxEvents(node_a), MailboxEvents(node_b)
+    try:
+        with events_b.subscribe([7]) as seven, events_b.subscribe([8]) as eight:
+            with events_b.subscribe([9]) as nine:
+                await asyncio.wait_for(events_b.listening.wait(), 10)
+                for mailbox in (7, 8, 7):
+                    events_a.publish(mailbox)
+                assert await seven.wait(within=10) and await eight.wait(within=10)
+                assert not await nine.wait(within=0.5)  # not published: not woken
+                events_a.publish(9)
+                assert await nine.wait(within=10)
+    finally:
+        await events_a.close()
+        await events_b.close()
+        await node_a.dispose()
+        await node_b.dispose()
