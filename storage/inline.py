@@ -246,6 +246,7 @@ class PgLookups:
                     max_size=self._size,
                     max_inactive_connection_lifetime=self.IDLE_SECONDS,
                     timeout=self.CONNECT_SECONDS,
+                    reset=_nothing_to_reset,
                 )
             return self._pool
 
@@ -278,6 +279,12 @@ class PgLookups:
                 await pool.close()
             else:
                 pool.terminate()
+
+
+async def _nothing_to_reset(_conn: asyncpg.Connection) -> None:
+    """A look-up connection's release: asyncpg still rolls back an open transaction, but
+    skips its default reset (`RESET ALL`, `UNLISTEN *`, ... : a round trip at every
+    release). A look-up runs one prepared SELECT and leaves no session state."""
 
 
 async def fetch(db: Database, statement: AnySelect, **params: Any) -> Sequence[Any]:
