@@ -171,7 +171,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 # ---- measurements --------------------------------------------------------------------
 CELLS = (  # size, sessions, connections per session, messages per connection
     (10 * KB, 1, 1, 100),
-    (10 * KB, 20, 1, 20),
+    (10 * KB, 20, 1, 50),
     (1024 * KB, 1, 1, 10),
     (1024 * KB, 20, 1, 3),
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,7 +147,8 @@ def load_chain(data_dir: Path) -> tuple[x509.Certificate, x509.Certificate]:
 
     The protect step signs with the issuing CA in the chain of every message: the
     certificates are parsed once per process and read again only when a file's size or
-    modification time changes (`salus init` on the same dir, a restored backup)."""
+    modification time changes (`salus init` on the same dir, a restored backup), which
+    is looked at once a second at most (two stat calls were ~1% of a message's loop)."""
     return _chain(data_dir)[0]
 
 
@@ -156,13 +158,17 @@ def issuing_pem(data_dir: Path) -> bytes:
 
 
 def _chain(data_dir: Path) -> tuple[tuple[x509.Certificate, x509.Certificate], bytes]:
+    cached = _CHAINS.get(data_dir)
+    now = time.monotonic()
+    if cached is not None and now - _CHECKED.get(data_dir, -STAT_SECONDS) < STAT_SECONDS:
+        return cached[1]  # the files were looked at less than a second ago
+    _CHECKED[data_dir] = now
     files = _FILES.get(data_dir)
     if files is None:
         paths = CaPaths.of(data_dir)
         files = _FILES[data_dir] = (str(paths.root_cert), str(paths.issuing_cert))
     try:
         stamp = tuple((s.st_mtime_ns, s.st_size, s.st_ino) for s in map(os.stat, files))
-        cached = _CHAINS.get(data_dir)
         if cached is not None and cached[0] == stamp:
             return cached[1]
         with open(files[0], "rb") as root, open(files[1], "rb") as issuing:
@@ -182,6 +188,8 @@ def _chain(data_dir: Path) -> tuple[tuple[x509.Certificate, x509.Certificate], b
 
 
 _Stamp = tuple[tuple[int, int, int], ...]
+STAT_SECONDS = 1.0  # how often the protect step's reads look at the files again
+_CHECKED: dict[Path, float] = {}
 _FILES: dict[Path, tuple[str, str]] = {}
 _CHAINS: dict[Path, tuple[_Stamp, tuple[tuple[x509.Certificate, x509.Certificate], bytes]]] = {}
 

@@ -300,8 +300,7 @@ def _accepted_event(
 
 def _kind_of(identity: Authenticated, address: str) -> str:
     """The kind of the mailbox the client sends as (applicative senders get MDNs)."""
-    wanted = address.lower()
-    return next((m.kind for m in identity.mailboxes if m.address.lower() == wanted), "")
+    return identity.kinds.get(address.lower(), "")
 
 
 def _message_id_of(report: bytes) -> str:

@@ -7,6 +7,7 @@ the transaction's accepted recipients; refusals waiting to be written to the aud
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from crypto.keystore import ActiveKeys
@@ -28,10 +29,14 @@ class Anonymous:
 class Authenticated:
     principal: Principal
     mailboxes: tuple[MailboxRef, ...]
+    # Worked out once per login, read at each MAIL and DATA.
+    usable: frozenset[str] = field(init=False)
+    kinds: Mapping[str, str] = field(init=False)  # lower-case address -> mailbox kind
 
-    @property
-    def usable(self) -> frozenset[str]:
-        return frozenset(m.address.lower() for m in self.mailboxes)
+    def __post_init__(self) -> None:
+        kinds = {m.address.lower(): m.kind for m in reversed(self.mailboxes)}
+        object.__setattr__(self, "usable", frozenset(kinds))
+        object.__setattr__(self, "kinds", kinds)
 
 
 @dataclass(slots=True)
