@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from mailserver.smtp.data import read_data
 
 
-async def read(chunks: list[bytes], *, max_bytes: int = 10_000, max_line: int = 998,
-               limit: int = 1001) -> tuple[bytes | None, int, int, bytes]:
+async def read(
+    chunks: list[bytes], *, max_bytes: int = 10_000, max_line: int = 998, limit: int = 1001
+) -> tuple[bytes | None, int, int, bytes]:
     reader = asyncio.StreamReader(limit=limit)
     for chunk in chunks:
         reader.feed_data(chunk)
@@ -70,3 +71,58 @@ def test_any_chunking_gives_the_same_message(lines: list[bytes], cuts: list[int]
     content, _, _, rest = asyncio.run(read(chunks))
     assert content == b"".join(line + b"\r\n" for line in lines)
     assert rest == b""
+
+
+def _reference(
+    stream: bytes, max_bytes: int, max_line: int
+) -> tuple[bytes | None, int, int, bytes]:
+    """What the DATA section of `stream` is, worked out on the whole stream at once:
+    it ends at the first ".\\r\\n" that starts a line (the stream starts at one)."""
+    end = 0 if stream.startswith(b".\r\n") else stream.index(b"\r\n.\r\n") + 2
+    lines = [
+        line[1:] if line.startswith(b".") else line for line in stream[:end].split(b"\r\n")[:-1]
+    ]
+    content = b"".join(line + b"\r\n" for line in lines)
+    longest = max((len(line) for line in lines), default=0)
+    kept = content if len(content) <= max_bytes and longest <= max_line else None
+    return kept, len(content), longest, stream[end + 3 :]
+
+
+line_bytes = st.one_of(
+    st.binary(max_size=60),
+    st.sampled_from(
+        [b".", b"..", b".x", b"\n.", b"\r", b"x\r", b".\n", b"y" * 1200, b"." + b"z" * 1100]
+    ),
+)
+any_lines = st.lists(
+    st.lists(line_bytes, max_size=3)
+    .map(b"".join)
+    .filter(lambda b: b"\r\n" not in b and not b.endswith(b"\r")),
+    max_size=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    any_lines, st.lists(st.integers(1, 700), min_size=1, max_size=12), st.sampled_from([300, 5_000])
+)
+def test_any_message_and_chunking_read_as_the_whole_stream_says(
+    lines: list[bytes], cuts: list[int], max_bytes: int
+) -> None:
+    # Lines with dots, bare CRs and LFs, over-long lines; pieces of any size; what
+    # follows the end stays in the stream.
+    stuffed = b"".join((b"." + line if line.startswith(b".") else line) + b"\r\n" for line in lines)
+    stream = stuffed + b".\r\nQUIT\r\n"
+    chunks, position = [], 0
+    for cut in cuts:
+        chunks.append(stream[position : position + cut])
+        position += cut
+    chunks.append(stream[position:])
+    content, total, longest, rest = asyncio.run(read(chunks, max_bytes=max_bytes))
+    expected, expected_total, expected_longest, expected_rest = _reference(stream, max_bytes, 998)
+    assert (content, total, longest, rest) == (
+        expected,
+        expected_total,
+        expected_longest,
+        expected_rest,
+    )
