@@ -22,6 +22,7 @@ from mailserver.app import Runtime
 from mailserver.queue.enqueue import Submission, enqueue
 from mailserver.queue.ids import new_queue_id
 from mailserver.queue.models import Delivery, Origin, QueuedMessage, QueueEvent
+from mailserver.queue.outcome import Pending
 from storage import audit
 from storage.audit import AuditEvent
 
@@ -29,7 +30,11 @@ ACTOR = "salus:delivery"
 
 
 async def queue_mdn(
-    session: AsyncSession, runtime: Runtime, row: Delivery, content: bytes, now: dt.datetime
+    session: AsyncSession,
+    runtime: Runtime,
+    row: Delivery | Pending,
+    content: bytes,
+    now: dt.datetime,
 ) -> str | None:
     """Queue a `processed` MDN for the message `row` just delivered, if it asks for one
     (and is no report itself); return the MDN's queue id."""

@@ -36,7 +36,7 @@ import sqlite3
 from collections import namedtuple
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import Select, Table, insert
@@ -45,7 +45,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import ReturningUpdate
+from sqlalchemy.sql.dml import ReturningUpdate, UpdateBase
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from storage.errors import StorageUnavailable
@@ -58,8 +58,8 @@ _DIALECT = sqlite_dialect.dialect()
 _PG_DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
 T = TypeVar("T")
 AnySelect = Select[*tuple[Any, ...]]
-# What `execute` runs: a SELECT, or an UPDATE with RETURNING.
-Statement = AnySelect | ReturningUpdate[*tuple[Any, ...]]
+# What `execute` and `execute_many` run: a SELECT, an UPDATE (with RETURNING or not).
+Statement = AnySelect | ReturningUpdate[*tuple[Any, ...]] | UpdateBase
 Processor = Callable[[Any], Any] | None
 
 
@@ -455,6 +455,29 @@ async def execute(session: AsyncSession, statement: Statement, **params: Any) ->
     compiled = _compiled(statement, _PG_DIALECT)
     records = await postgres_call(pg.fetch(compiled.sql, *_values(compiled, params)))
     return _rows(compiled, records)
+
+
+async def execute_many(
+    session: AsyncSession, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Run a Core statement defined once (an UPDATE by key with `bindparam`s) for each of
+    `rows` in the session's write transaction, where `insert_rows` runs its inserts."""
+    if not rows:
+        return
+    raw = await raw_writer(session)
+    pg = None if raw is not None else await raw_postgres(session)
+    if raw is None and pg is None:
+        await session.execute(statement, list(rows))
+        return
+    compiled = _compiled(statement, _DIALECT if raw is not None else _PG_DIALECT)
+    values = [_values(compiled, row) for row in rows]
+    if pg is not None:
+        await postgres_call(pg.executemany(compiled.sql, values))
+        return
+    try:
+        cast(sqlite3.Connection, raw).executemany(compiled.sql, values)
+    except sqlite3.OperationalError as exc:
+        raise unavailable(exc) from exc
 
 
 async def insert_rows(

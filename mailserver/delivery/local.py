@@ -121,24 +121,26 @@ class Deliverer:
 
     async def _deliver_rows(
         self, session: AsyncSession, ids: Sequence[int], now: dt.datetime, prepared: Prepared
-    ) -> list[tuple[Delivery, MailboxRef] | None]:
+    ) -> list[tuple[outcome.Pending, MailboxRef] | None]:
         """Store the message of each row still ours (None for the others) and mark those
-        rows delivered. The rows, their queued messages and the contents are each read in
-        one statement, and the outcomes and audit entries written once for the batch."""
-        rows = await outcome.locked_pending_many(session, self.db, ids, self.owner)
-        loaded = await _preload(session, list(rows.values()), prepared)  # noqa: F841 - kept alive
+        rows delivered. The rows and the contents are each read in one statement, and the
+        outcomes and audit entries written once for the batch, all in Core statements."""
+        rows = await outcome.pending_rows(session, self.db, ids, self.owner)
+        sealed = await _sealed_contents(session, list(rows.values()), prepared)
         mailboxes: dict[str, MailboxRef] = {}
-        done: list[tuple[Delivery, MailboxRef] | None] = []
-        replies: list[tuple[Delivery, str]] = []
+        done: list[tuple[outcome.Pending, MailboxRef] | None] = []
+        replies: list[tuple[outcome.Pending, str]] = []
         for delivery_id in ids:
             row = rows.get(delivery_id)
             if row is None:
                 done.append(None)
                 continue
-            target, reply = await self._store(session, row, now, prepared, mailboxes)
+            target, reply = await self._store(
+                session, row, now, prepared=prepared, mailboxes=mailboxes, sealed=sealed
+            )
             done.append((row, target))
             replies.append((row, reply))
-        await outcome.delivered_many(session, replies, now)
+        await outcome.delivered_rows(session, replies, now)
         # Last: on PostgreSQL the audit head stays locked from here to the commit.
         await audit.append(
             session, *(_event(row, "delivery.delivered", "delivered", reply) for row, reply in replies)
@@ -148,24 +150,32 @@ class Deliverer:
     async def _store(
         self,
         session: AsyncSession,
-        row: Delivery,
+        row: outcome.Pending,
         now: dt.datetime,
+        *,
         prepared: Prepared,
         mailboxes: dict[str, MailboxRef],
+        sealed: Mapping[str, bytes | None],
     ) -> tuple[MailboxRef, str]:
         """Store the row's message in its recipient's INBOX; return the mailbox and the
-        reply to record. `mailboxes`: the recipients already looked up in this batch."""
+        reply to record. `mailboxes`: the recipients already looked up in this batch;
+        `sealed`: the batch's queued contents."""
         target = mailboxes.get(row.recipient) or await _local_mailbox(session, row.recipient)
         mailboxes[row.recipient] = target
         ready = prepared.get(row.id)
         if isinstance(ready, NotDecrypted):
             raise Undeliverable(ready.reply)
-        content = ready if ready is not None else await _content(session, self.runtime, row)
+        content = ready if ready is not None else self._open(row, sealed.get(row.content_id))
         stored = await deliver(session, self.runtime.at_rest, target.id, content)
         await queue_mdn(session, self.runtime, row, content, now)
         return target, f"250 2.0.0 stored in INBOX as UID {stored.uid}"
 
-    def _delivered(self, row: Delivery, target: MailboxRef) -> None:
+    def _open(self, row: outcome.Pending, sealed: bytes | None) -> bytes:
+        if sealed is None:
+            raise Undeliverable("554 5.3.0 The queued message content is no longer available")
+        return self.runtime.at_rest.open(sealed, content_context(row.content_id))
+
+    def _delivered(self, row: outcome.Pending, target: MailboxRef) -> None:
         """After the commit: wake the mailbox's IDLE watchers."""
         self.runtime.mailbox_events.publish(target.id)
         log.info(Event.DELIVERY_DELIVERED, queue_id=row.queue_id, delivery_id=str(row.id),
@@ -242,24 +252,16 @@ class Deliverer:
         return "deferred"
 
 
-async def _preload(
-    session: AsyncSession, rows: Sequence[Delivery], prepared: Prepared
-) -> list[object]:
-    """Read the rows' queued messages, and the contents they deliver as queued, into the
-    session in one statement each: the per-row `session.get`s (`_content`, `queue_mdn`)
-    then find them in its identity map. The caller keeps the list (the map is weak)."""
-    if not rows:
-        return []
-    loaded: list[object] = list(
-        (await session.execute(
-            select(QueuedMessage).where(QueuedMessage.id.in_({r.queue_id for r in rows}))
-        )).scalars()
-    )
+async def _sealed_contents(
+    session: AsyncSession, rows: Sequence[outcome.Pending], prepared: Prepared
+) -> dict[str, bytes | None]:
+    """The sealed contents the rows deliver as queued (not those made plaintext for a
+    server-decrypt mailbox), by content id, in one statement."""
     wanted = {r.content_id for r in rows if r.id not in prepared}
-    if wanted:
-        query = select(QueuedContent).where(QueuedContent.id.in_(wanted))
-        loaded += (await session.execute(query)).scalars()
-    return loaded
+    if not wanted:
+        return {}
+    query = select(QueuedContent.id, QueuedContent.sealed).where(QueuedContent.id.in_(wanted))
+    return {row.id: row.sealed for row in (await session.execute(query)).all()}
 
 
 async def _content(session: AsyncSession, runtime: Runtime, row: Delivery) -> bytes:
@@ -293,7 +295,7 @@ def _status_of(reply: str) -> str:
     return "4.0.0" if reply.startswith("4") else "5.0.0"
 
 
-def _event(row: Delivery, action: str, result: str, reply: str) -> AuditEvent:
+def _event(row: Delivery | outcome.Pending, action: str, result: str, reply: str) -> AuditEvent:
     return AuditEvent(
         ACTOR,
         action,

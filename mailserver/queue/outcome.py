@@ -3,23 +3,24 @@
 Each function moves one row and leaves one trace event; the final ones (`delivered`,
 `bounced`) also set `final_at` and drop the sealed content once no pending row of the
 same content needs it. A row already final is never moved again: callers lock it first
-(`locked_pending`, or `locked_pending_many` for a batch), so each recipient gets exactly one
-final outcome. `delivered_many` records a batch with one flush and one content release,
-not three statements per row.
+(`locked_pending`, or `pending_rows` for a batch), so each recipient gets exactly one
+final outcome. `delivered_rows` records a batch with one UPDATE run per row, one insert of
+its events and one content release, in Core statements.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, exists, select, update
+from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.queue.models import PENDING, Delivery, DeliveryStatus, QueuedContent, QueueEvent
 from storage.database import Database
-from storage.inline import insert_rows
+from storage.inline import execute_many, insert_rows
 
 _EVENTS = cast(Table, QueueEvent.__table__)
 
@@ -37,19 +38,72 @@ async def locked_pending(
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def locked_pending_many(
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A pending row as the delivering transaction of a batch reads it: its columns,
+    not an ORM object (loading and flushing objects cost more than the statements)."""
+
+    id: int
+    queue_id: str
+    content_id: str
+    recipient: str
+
+
+_PENDING = (Delivery.id, Delivery.queue_id, Delivery.content_id, Delivery.recipient)
+_DELIVERIES = cast(Table, Delivery.__table__)
+_DELIVERED = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("b_id"))
+    .values(
+        status=DeliveryStatus.DELIVERED.value,
+        attempts=_DELIVERIES.c.attempts + 1,
+        last_reply=bindparam("b_reply"),
+        final_at=bindparam("b_now"),
+        lease_owner=None,
+        lease_until=None,
+    )
+)
+
+
+async def pending_rows(
     session: AsyncSession, db: Database, delivery_ids: Sequence[int], owner: str
-) -> dict[int, Delivery]:
+) -> dict[int, Pending]:
     """`locked_pending` for several rows in one statement: those still pending and leased
     to `owner`, by id (the others are missing)."""
-    query = select(Delivery).where(
+    query = select(*_PENDING).where(
         Delivery.id.in_(list(delivery_ids)),
         Delivery.status.in_(PENDING),
         Delivery.lease_owner == owner,
     )
     if db.is_postgres:
         query = query.with_for_update()
-    return {row.id: row for row in (await session.execute(query)).scalars()}
+    return {row.id: Pending(*row) for row in (await session.execute(query)).all()}
+
+
+async def delivered_rows(
+    session: AsyncSession, done: Sequence[tuple[Pending, str]], now: dt.datetime
+) -> None:
+    """`delivered` for each (row, detail) of a batch: one UPDATE run for every row, one
+    insert of the events, one content release."""
+    if not done:
+        return
+    await execute_many(
+        session,
+        _DELIVERED,
+        [{"b_id": row.id, "b_reply": detail[:1000], "b_now": now} for row, detail in done],
+    )
+    events = [
+        {
+            "queue_id": row.queue_id,
+            "delivery_id": row.id,
+            "at": now,
+            "event": DeliveryStatus.DELIVERED.value,
+            "detail": detail[:1000],
+        }
+        for row, detail in done
+    ]
+    await insert_rows(session, _EVENTS, events)
+    await _release(session, {row.content_id for row, _ in done})
 
 
 def _event(row: Delivery, now: dt.datetime, event: str, detail: str) -> QueueEvent:
@@ -83,19 +137,6 @@ async def deferred(
     await session.flush()
 
 
-async def delivered_many(
-    session: AsyncSession, done: Sequence[tuple[Delivery, str]], now: dt.datetime
-) -> None:
-    """`delivered` for each (row, detail): one flush of the rows, one insert of the events."""
-    if not done:
-        return
-    status = DeliveryStatus.DELIVERED
-    events = [_moved(row, status, detail, now) for row, detail in done]
-    await session.flush()
-    await insert_rows(session, _EVENTS, [_event_row(event) for event in events])
-    await _release(session, {row.content_id for row, _ in done})
-
-
 async def _final(
     session: AsyncSession, row: Delivery, status: DeliveryStatus, detail: str, now: dt.datetime
 ) -> None:
@@ -119,11 +160,6 @@ def _moved(row: Delivery, status: DeliveryStatus, detail: str, now: dt.datetime)
     row.lease_owner = None
     row.lease_until = None
     return _event(row, now, status.value, detail)
-
-
-def _event_row(event: QueueEvent) -> dict[str, object]:
-    return {"queue_id": event.queue_id, "delivery_id": event.delivery_id, "at": event.at,
-            "event": event.event, "detail": event.detail}
 
 
 async def _release(session: AsyncSession, content_ids: Iterable[str]) -> None:
