@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, exists, or_, select, update
+from sqlalchemy import ColumnElement, String, bindparam, exists, or_, select, update
 
 from mailserver.queue.models import PENDING, Delivery
-from storage.base import utcnow
+from storage.base import UtcDateTime, utcnow
 from storage.database import Database
+from storage.inline import fetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,24 +28,36 @@ class Lease:
     seconds: float
 
 
-def _due(now: dt.datetime, owner: str | None) -> tuple[ColumnElement[bool], ...]:
+def _due(now: Any, owner: Any) -> tuple[ColumnElement[bool], ...]:
+    # now, owner: values, or bindparams (the statements built once below)
     free = [Delivery.lease_until.is_(None), Delivery.lease_until < now]
     if owner is not None:
         # A worker claims again only once its attempts are over, so a row still leased to
         # it is one it could not record (the database went away): its to retry at once,
         # rather than after its own lease runs out.
         free.append(Delivery.lease_owner == owner)
-    return (Delivery.status.in_(PENDING), Delivery.next_attempt_at <= now, or_(*free))
+    # The statuses one by one, not an IN list: a statement built once has no list to expand.
+    pending = or_(*(Delivery.status == status for status in PENDING))
+    return (pending, Delivery.next_attempt_at <= now, or_(*free))
+
+
+# `any_due`'s statements, built once (storage.inline): an index probe on (status, due).
+_NOW, _OWNER = bindparam("now", type_=UtcDateTime()), bindparam("owner", type_=String())
+_ANY_DUE = select(exists().where(*_due(_NOW, None)))
+_ANY_DUE_FOR = select(exists().where(*_due(_NOW, _OWNER)))
 
 
 async def any_due(
     db: Database, now: dt.datetime | None = None, *, owner: str | None = None
 ) -> bool:
     """A cheap read: is there anything to claim (for `owner`, counting its own leases)?
-    (Spares the writer an empty claim.)"""
+    (Spares the writer an empty claim; inline on SQLite, on the look-up pool elsewhere.)"""
     when = now or utcnow()
-    async with db.read() as session:
-        return bool(await session.scalar(select(exists().where(*_due(when, owner)))))
+    if owner is None:
+        found = await fetch(db, _ANY_DUE, now=when)
+    else:
+        found = await fetch(db, _ANY_DUE_FOR, now=when, owner=owner)
+    return bool(found[0][0])
 
 
 async def claim(
