@@ -4,6 +4,8 @@ subscriber of another (two independent MailboxEvents on one database)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -37,12 +39,25 @@ async def test_wake_up_is_kept_until_consumed(db: Database) -> None:
         await events.close()
 
 
-@pytest.mark.postgres
-async def test_notify_crosses_nodes_and_survives_a_lost_connection() -> None:
+@contextlib.asynccontextmanager
+async def two_nodes() -> AsyncIterator[tuple[MailboxEvents, MailboxEvents]]:
+    """The mailbox events of two nodes on the test PostgreSQL database."""
     url = postgres_url()
     node_a, node_b = Database(url), Database(url)
     events_a, events_b = MailboxEvents(node_a), MailboxEvents(node_b)
     try:
+        yield events_a, events_b
+    finally:
+        await events_a.close()
+        await events_b.close()
+        await node_a.dispose()
+        await node_b.dispose()
+
+
+@pytest.mark.postgres
+async def test_notify_crosses_nodes_and_survives_a_lost_connection() -> None:
+    url = postgres_url()
+    async with two_nodes() as (events_a, events_b):
         with events_b.subscribe([42]) as sub:
             await asyncio.wait_for(events_b.listening.wait(), 10)
             events_a.publish(42)
@@ -64,21 +79,13 @@ async def test_notify_crosses_nodes_and_survives_a_lost_connection() -> None:
             await asyncio.wait_for(events_b.listening.wait(), 10)
             events_a.publish(42)
             assert await sub.wait(within=10)
-    finally:
-        await events_a.close()
-        await events_b.close()
-        await node_a.dispose()
-        await node_b.dispose()
 
 
 @pytest.mark.postgres
 async def test_publishes_of_one_moment_reach_the_other_node_together() -> None:
     # A busy delivery publishes once per message: the publishes made while a NOTIFY is
     # on its way go out in one statement, and each mailbox's watchers still wake.
-    url = postgres_url()
-    node_a, node_b = Database(url), Database(url)
-    events_a, events_b = MailboxEvents(node_a), MailboxEvents(node_b)
-    try:
+    async with two_nodes() as (events_a, events_b):
         with events_b.subscribe([7]) as seven, events_b.subscribe([8]) as eight:
             with events_b.subscribe([9]) as nine:
                 await asyncio.wait_for(events_b.listening.wait(), 10)
@@ -88,8 +95,3 @@ async def test_publishes_of_one_moment_reach_the_other_node_together() -> None:
                 assert not await nine.wait(within=0.5)  # not published: not woken
                 events_a.publish(9)
                 assert await nine.wait(within=10)
-    finally:
-        await events_a.close()
-        await events_b.close()
-        await node_a.dispose()
-        await node_b.dispose()

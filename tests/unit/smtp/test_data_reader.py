@@ -52,6 +52,20 @@ async def test_over_size_is_counted_and_dropped() -> None:
     assert rest == b""
 
 
+def _stuffed(lines: list[bytes]) -> bytes:
+    """`lines` as a client sends them: CRLF after each, a dot before a leading dot."""
+    return b"".join((b"." + line if line.startswith(b".") else line) + b"\r\n" for line in lines)
+
+
+def _cut(stream: bytes, cuts: list[int]) -> list[bytes]:
+    """`stream` in pieces of the sizes `cuts`, then the rest."""
+    chunks, position = [], 0
+    for cut in cuts:
+        chunks.append(stream[position : position + cut])
+        position += cut
+    return [*chunks, stream[position:]]
+
+
 body_lines = st.lists(
     st.binary(max_size=40).filter(lambda b: b"\r\n" not in b and not b.endswith(b"\r")),
     max_size=20,
@@ -61,14 +75,8 @@ body_lines = st.lists(
 @settings(max_examples=100, deadline=None)
 @given(body_lines, st.lists(st.integers(1, 50), min_size=1, max_size=10))
 def test_any_chunking_gives_the_same_message(lines: list[bytes], cuts: list[int]) -> None:
-    stuffed = b"".join((b"." + line if line.startswith(b".") else line) + b"\r\n" for line in lines)
-    stream = stuffed + b".\r\n"
-    chunks, position = [], 0
-    for cut in cuts:
-        chunks.append(stream[position : position + cut])
-        position += cut
-    chunks.append(stream[position:])
-    content, _, _, rest = asyncio.run(read(chunks))
+    stream = _stuffed(lines) + b".\r\n"
+    content, _, _, rest = asyncio.run(read(_cut(stream, cuts)))
     assert content == b"".join(line + b"\r\n" for line in lines)
     assert rest == b""
 
@@ -111,14 +119,8 @@ def test_any_message_and_chunking_read_as_the_whole_stream_says(
 ) -> None:
     # Lines with dots, bare CRs and LFs, over-long lines; pieces of any size; what
     # follows the end stays in the stream.
-    stuffed = b"".join((b"." + line if line.startswith(b".") else line) + b"\r\n" for line in lines)
-    stream = stuffed + b".\r\nQUIT\r\n"
-    chunks, position = [], 0
-    for cut in cuts:
-        chunks.append(stream[position : position + cut])
-        position += cut
-    chunks.append(stream[position:])
-    content, total, longest, rest = asyncio.run(read(chunks, max_bytes=max_bytes))
+    stream = _stuffed(lines) + b".\r\nQUIT\r\n"
+    content, total, longest, rest = asyncio.run(read(_cut(stream, cuts), max_bytes=max_bytes))
     expected, expected_total, expected_longest, expected_rest = _reference(stream, max_bytes, 998)
     assert (content, total, longest, rest) == (
         expected,
