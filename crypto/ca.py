@@ -109,13 +109,14 @@ class ServiceCa:
         )
         write_atomic(paths.root_cert, pem(root), 0o644)
         write_atomic(paths.issuing_cert, pem(issuing), 0o644)
+        _CHECKED.pop(data_dir, None)  # a chain cached for this directory is looked at again
         return cls(root, Issuer(issuing, issuing_key))
 
     @classmethod
     def load(cls, data_dir: Path, protector: KeyProtector) -> ServiceCa:
         """Open the issuing CA (its key unsealed in memory only)."""
         paths = CaPaths.of(data_dir)
-        root, issuing = load_chain(data_dir)
+        root, issuing = _chain(data_dir, recheck=True)[0]  # the files as they are now
         try:
             sealed = paths.issuing_key.read_bytes()
         except OSError as exc:
@@ -157,10 +158,15 @@ def issuing_pem(data_dir: Path) -> bytes:
     return _chain(data_dir)[1]
 
 
-def _chain(data_dir: Path) -> tuple[tuple[x509.Certificate, x509.Certificate], bytes]:
+def _chain(
+    data_dir: Path, *, recheck: bool = False
+) -> tuple[tuple[x509.Certificate, x509.Certificate], bytes]:
+    """The chain and the issuing PEM; `recheck`: look at the files whatever the time (to
+    pair the certificate with the issuing key read next)."""
     cached = _CHAINS.get(data_dir)
     now = time.monotonic()
-    if cached is not None and now - _CHECKED.get(data_dir, -STAT_SECONDS) < STAT_SECONDS:
+    recent = now - _CHECKED.get(data_dir, -STAT_SECONDS) < STAT_SECONDS
+    if cached is not None and recent and not recheck:
         return cached[1]  # the files were looked at less than a second ago
     _CHECKED[data_dir] = now
     files = _FILES.get(data_dir)

@@ -30,8 +30,8 @@ class Authenticated:
     principal: Principal
     mailboxes: tuple[MailboxRef, ...]
     # Worked out once per login, read at each MAIL and DATA.
-    usable: frozenset[str] = field(init=False)
-    kinds: Mapping[str, str] = field(init=False)  # lower-case address -> mailbox kind
+    usable: frozenset[str] = field(init=False, compare=False)
+    kinds: Mapping[str, str] = field(init=False, compare=False)  # lower-case address -> kind
 
     def __post_init__(self) -> None:
         kinds = {m.address.lower(): m.kind for m in reversed(self.mailboxes)}

@@ -70,6 +70,9 @@ class MailboxEvents:
         self._subscribers: dict[int, set[Subscription]] = defaultdict(set)
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsent: set[int] = set()  # mailboxes to NOTIFY about, in the next statement
+        # The NOTIFY task that has not yet taken `_unsent` (a cancelled one never will:
+        # `done()` then, and the next publish starts another, which sends these too).
+        self._waiting_notify: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
 
@@ -104,14 +107,15 @@ class MailboxEvents:
         self._wake(mailbox_id, skip)
         if not self._db.is_postgres:
             return
-        if self._unsent:  # a NOTIFY is on its way: this mailbox goes in it
-            self._unsent.add(mailbox_id)
+        self._unsent.add(mailbox_id)
+        waiting = self._waiting_notify
+        if waiting is not None and not waiting.done():  # it has not taken `_unsent` yet
             return
         try:
             task = asyncio.get_running_loop().create_task(self._notify())
         except RuntimeError:  # no loop: nothing async runs, nothing to relay to
             return
-        self._unsent.add(mailbox_id)
+        self._waiting_notify = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -131,6 +135,7 @@ class MailboxEvents:
         delivery publishes one per message: a connection and a statement each cost more
         of the loop than the delivery's own statements)."""
         await asyncio.sleep(0)  # the publishes of the same turn of the loop join it
+        self._waiting_notify = None  # from here a publish starts the next NOTIFY
         mailboxes, self._unsent = sorted(self._unsent), set()
         try:
             async with self._db.engine.connect() as conn:

@@ -95,3 +95,18 @@ async def test_publishes_of_one_moment_reach_the_other_node_together() -> None:
                 assert not await nine.wait(within=0.5)  # not published: not woken
                 events_a.publish(9)
                 assert await nine.wait(within=10)
+
+
+@pytest.mark.postgres
+async def test_a_notify_cancelled_before_it_runs_does_not_stop_the_next_ones() -> None:
+    # A NOTIFY task cancelled (its loop shutting down) before it took the mailboxes to
+    # send: a later publish still starts a NOTIFY of its own.
+    async with two_nodes() as (events_a, events_b):
+        with events_b.subscribe([5]) as sub:
+            await asyncio.wait_for(events_b.listening.wait(), 10)
+            events_a.publish(5)
+            for task in list(events_a._tasks):
+                task.cancel()
+            await asyncio.sleep(0.1)
+            events_a.publish(5)
+            assert await sub.wait(within=10)

@@ -120,3 +120,21 @@ def test_rotation_reseals_ca_and_tls_keys(tmp_path: Path) -> None:
     service_ca.ServiceCa.load(tmp_path, KeySealer(sealer.current))
     password = tls_certificate.password_for(sealer.current)
     serialization.load_pem_private_key(tls_certificate.key_path(tmp_path).read_bytes(), password)
+
+
+def test_a_new_ca_in_the_same_directory_is_read_at_once(tmp_path: Path) -> None:
+    # The chain is cached and its files looked at once a second at most; a CA made in
+    # the same directory within that second (salus init again, a restore) is still what
+    # the next read gives, and `load` pairs the issuing key with its own certificate.
+    sealer = KeySealer(ServiceKey(b"\x09" * 32))
+    first = service_ca.ServiceCa.create(tmp_path, sealer, "salus.test", NOW)
+    assert service_ca.load_chain(tmp_path)[1] == first.issuing  # now cached
+    for path in service_ca.CaPaths.of(tmp_path).directory.iterdir():
+        path.unlink()
+    second = service_ca.ServiceCa.create(tmp_path, sealer, "salus.test", NOW)
+    assert second.issuing != first.issuing
+    assert service_ca.load_chain(tmp_path)[1] == second.issuing
+    assert service_ca.issuing_pem(tmp_path) == service_ca.pem(second.issuing)
+    loaded = service_ca.ServiceCa.load(tmp_path, sealer)
+    assert loaded.issuing == second.issuing
+    assert loaded.issuer.key.public_key() == second.issuing.public_key()
