@@ -9,7 +9,12 @@ event loop and only COMMIT (and a BEGIN that must wait) in its own thread
 (`storage.sqlite_writer`): a write transaction holds the writer for one thread hop, not
 one per statement. Writers take turns first come, first served, except that a background
 writer (delivery) lets the others queued with it go first, once.
-PostgreSQL uses one pooled engine for both.
+PostgreSQL uses one pooled engine for both. A pooled PostgreSQL connection is pinged at
+checkout only when it has been idle for a while (`_ping_when_idle`): SQLAlchemy's
+`pool_pre_ping` pings at every checkout, with a BEGIN and a ROLLBACK around it (three
+round trips, which were a third of the round trips of a submission and its delivery);
+a connection used a moment ago that broke since fails its statement once, and is
+replaced, like a connection that breaks mid-transaction.
 
 Driver failures that mean "try again later" (database down, disk full, lock timeout) are
 mapped to `StorageUnavailable` at this boundary.
@@ -19,18 +24,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_
 
 from storage.errors import StorageUnavailable
 from storage.inline import InlineReads, PgLookups
@@ -40,6 +47,33 @@ from storage.sqlite_writer import WriterConnection, sqlite_path
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON")
 _UNAVAILABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
+PING_IDLE_SECONDS = 2.0  # a PostgreSQL connection idle longer is pinged at checkout
+_IDLE_SINCE = "salus_idle_since"
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a pooled asyncpg connection at checkout when it has been idle longer than
+    PING_IDLE_SECONDS, with one empty statement outside any transaction; a connection
+    that does not answer is replaced (the pool retries the checkout)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connected(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is not None and time.monotonic() - since < PING_IDLE_SECONDS:
+            return
+        try:
+            await_(record.driver_connection.fetchrow(";"))
+        except Exception as exc:  # closed, reset, timed out: a new connection instead
+            raise DisconnectionError(f"the pooled connection did not answer: {exc!r}") from exc
 
 
 def _sqlite_engine(
@@ -121,9 +155,8 @@ class Database:
                 url, begin="BEGIN", pool_size=pool_size, inline=LookupConnection
             )
         else:
-            self.engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-            )
+            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+            _ping_when_idle(self.engine)
             self._read_engine = self._lookup_engine = self.engine
         self._write_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)

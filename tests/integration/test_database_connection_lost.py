@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import storage.database
 from storage.database import Database
 from storage.errors import StorageUnavailable
 from tests.conftest import _drop_postgres, _fresh_postgres, postgres_url
@@ -70,3 +71,47 @@ async def test_a_connection_lost_mid_statement_is_storage_unavailable(
     await relay.restore()
     async with opener() as session:
         assert await session.scalar(text("SELECT 1")) == 1
+
+
+async def _backend_pid(db: Database) -> int:
+    async with db.read() as session:
+        return int(await session.scalar(text("SELECT pg_backend_pid()")))
+
+
+async def _terminate(direct: Database, pid: int) -> None:
+    async with direct.read() as session:
+        assert await session.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    async with asyncio.timeout(10):  # gone from the server's list once it has exited
+        while True:
+            async with direct.read() as session:
+                query = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+                if not await session.scalar(query, {"pid": pid}):
+                    return
+            await asyncio.sleep(0.02)
+
+
+async def test_an_idle_pooled_connection_that_died_is_replaced_at_checkout(
+    relayed: tuple[Database, Database, Relay], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idle longer than PING_IDLE_SECONDS: pinged at checkout, and a dead one replaced
+    before the session's first statement, which then succeeds."""
+    through, direct, _ = relayed
+    pid = await _backend_pid(through)
+    await _terminate(direct, pid)
+    monkeypatch.setattr(storage.database, "PING_IDLE_SECONDS", 0.0)
+    assert await _backend_pid(through) != pid
+
+
+async def test_a_connection_used_a_moment_ago_is_not_pinged(
+    relayed: tuple[Database, Database, Relay], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within PING_IDLE_SECONDS no ping: a connection that died since fails its first
+    statement once (StorageUnavailable: try again later) and the next session has a new
+    connection. This is the price of no round trip at each checkout."""
+    through, direct, _ = relayed
+    monkeypatch.setattr(storage.database, "PING_IDLE_SECONDS", 3600.0)
+    pid = await _backend_pid(through)
+    await _terminate(direct, pid)
+    with pytest.raises(StorageUnavailable):
+        await _backend_pid(through)
+    assert await _backend_pid(through) != pid
