@@ -72,13 +72,19 @@ class Deliverer:
         self.owner = owner
         self.relayer = Relayer(runtime, owner)
 
-    async def attempt(self, delivery_id: int, prepared: Prepared | None = None) -> str | None:
+    async def attempt(
+        self,
+        delivery_id: int,
+        prepared: Prepared | None = None,
+        recipients: Mapping[int, str] | None = None,
+    ) -> str | None:
         """Try once; return the row's new status, or None when it was not ours to try.
-        `prepared`: server-decrypt plaintexts already made for this row (a batch's)."""
+        `prepared`: server-decrypt plaintexts already made for this row (a batch's);
+        `recipients`: the claimed rows' recipients, by row id."""
         now = utcnow()
         try:
             if prepared is None:
-                prepared = await plaintexts(self.runtime, [delivery_id])
+                prepared = await plaintexts(self.runtime, [delivery_id], recipients)
             async with self.db.write(background=True) as session:
                 (done,) = await self._deliver_rows(session, [delivery_id], now, prepared)
         except QuotaExceeded:
@@ -96,20 +102,26 @@ class Deliverer:
         self._delivered(*done)
         return "delivered"
 
-    async def attempt_batch(self, ids: Sequence[int]) -> list[str | None]:
+    async def attempt_batch(
+        self, ids: Sequence[int], recipients: Mapping[int, str] | None = None
+    ) -> list[str | None]:
         """Deliver several rows in one transaction (one fsync); if any of them fails, the
         batch rolls back and each row is tried alone, so failures stay per recipient.
-        Rows of other operators' recipients go to the relay (mailserver.relay)."""
-        remote = await self.relayer.remote_ids(ids)
+        Rows of other operators' recipients go to the relay (mailserver.relay).
+        `recipients`: each row's recipient as the claim returned it (else read here)."""
+        if recipients is None:
+            remote = await self.relayer.remote_ids(ids)
+        else:
+            remote = [i for i in ids if self.relayer.is_remote(recipients[i])]
         if remote:
             local = [i for i in ids if i not in remote]
-            outcomes = dict(zip(local, await self.attempt_batch(local), strict=True))
+            outcomes = dict(zip(local, await self.attempt_batch(local, recipients), strict=True))
             outcomes |= await self.relayer.attempt_all(remote, self._failed)
             return [outcomes[i] for i in ids]
         if len(ids) < 2:
-            return [await self.attempt(i) for i in ids]
+            return [await self.attempt(i, recipients=recipients) for i in ids]
         try:
-            prepared = await plaintexts(self.runtime, ids)
+            prepared = await plaintexts(self.runtime, ids, recipients)
             async with self.db.write(background=True) as session:
                 done = await self._deliver_rows(session, ids, utcnow(), prepared)
         except Exception:  # any failure: retry row by row, which reports it

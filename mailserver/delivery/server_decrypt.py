@@ -18,10 +18,10 @@ messages the MX already verified and decrypted) is delivered as it is.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.logging import Event, get_logger
@@ -37,8 +37,13 @@ from mailserver.app import Runtime
 from mailserver.queue.enqueue import content_context
 from mailserver.queue.models import Delivery, QueuedContent
 from storage.base import utcnow
+from storage.inline import fetch
 
 log = get_logger(__name__)
+# A local mailbox's delivery mode by address (`fetch`: built once, run inline).
+_DELIVERY_MODE = select(Mailbox.delivery).where(
+    Mailbox.address == bindparam("address"), Mailbox.local.is_(True)
+)
 
 
 class NotDecrypted(Exception):
@@ -58,10 +63,18 @@ class _Job:
     form: str  # inbound.SMIME or inbound.OPENPGP
 
 
-async def plaintexts(runtime: Runtime, ids: Sequence[int]) -> dict[int, bytes | NotDecrypted]:
+async def plaintexts(
+    runtime: Runtime, ids: Sequence[int], recipients: Mapping[int, str] | None = None
+) -> dict[int, bytes | NotDecrypted]:
     """For the rows among `ids` whose recipient is a server-decrypt mailbox and whose
-    content is encrypted: the verified plaintext to deliver, or why there is none."""
+    content is encrypted: the verified plaintext to deliver, or why there is none.
+    `recipients` (row id: recipient, as the claim returned them): the rows are read only
+    when one of those mailboxes is in server-decrypt mode (look-ups by address, inline)."""
     if not ids:
+        return {}
+    if recipients is not None and not await _any_server_decrypt(
+        runtime, {recipients[i] for i in ids}
+    ):
         return {}
     async with runtime.db.read() as session:
         jobs = await _jobs(runtime, session, ids)
@@ -69,6 +82,14 @@ async def plaintexts(runtime: Runtime, ids: Sequence[int]) -> dict[int, bytes | 
         return {}
     results = await asyncio.gather(*(_unprotect(runtime, job) for job in jobs))
     return {job.delivery_id: result for job, result in zip(jobs, results, strict=True)}
+
+
+async def _any_server_decrypt(runtime: Runtime, addresses: Iterable[str]) -> bool:
+    for address in addresses:
+        found = await fetch(runtime.db, _DELIVERY_MODE, address=address)
+        if found and found[0].delivery == DeliveryMode.SERVER_DECRYPT.value:
+            return True
+    return False
 
 
 async def _jobs(runtime: Runtime, session: AsyncSession, ids: Sequence[int]) -> list[_Job]:

@@ -15,7 +15,7 @@ from config.logging import Event, get_logger
 from mailserver import metrics
 from mailserver.app import Runtime, Service, ServiceFactory
 from mailserver.delivery.local import Deliverer
-from mailserver.queue.claim import Lease, any_due, claim, release_all_leases
+from mailserver.queue.claim import Claimed, Lease, any_due, claim_rows, release_all_leases
 from mailserver.queue.wakeup import Wakeup
 from storage.errors import StorageUnavailable
 
@@ -84,8 +84,10 @@ class DeliveryService:
         deliverer = Deliverer(self.runtime, owner)
         lease = Lease(owner, self.lease_seconds)
         while not self._stopping:
-            ids = await self._claim(lease)
-            statuses = await deliverer.attempt_batch(ids) if ids else []
+            rows = await self._claim(lease)
+            ids = [row.id for row in rows]
+            recipients = {row.id: row.recipient for row in rows}
+            statuses = await deliverer.attempt_batch(ids, recipients) if ids else []
             for status in statuses:
                 if status is not None:  # committed: delivered, deferred, bounced, relayed
                     metrics.DELIVERIES.labels(outcome=status).inc()
@@ -101,12 +103,12 @@ class DeliveryService:
                 # many, and the submission commits are not queued behind one per message.
                 await asyncio.sleep(self.gather_seconds)
 
-    async def _claim(self, lease: Lease) -> list[int]:
+    async def _claim(self, lease: Lease) -> list[Claimed]:
         db = self.runtime.db
         try:
             if not await any_due(db, owner=lease.owner):
                 return []
-            return await claim(db, lease, limit=self.batch)
+            return await claim_rows(db, lease, limit=self.batch)
         except StorageUnavailable:
             log.warning(Event.STORAGE_UNAVAILABLE, operation="claim")
         except Exception:  # a worker never dies of one bad claim; it tries again later

@@ -12,14 +12,25 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, String, bindparam, exists, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    Table,
+    Update,
+    bindparam,
+    exists,
+    or_,
+    select,
+    update,
+)
 
 from mailserver.queue.models import PENDING, Delivery
 from storage.base import UtcDateTime, utcnow
 from storage.database import Database
-from storage.inline import fetch
+from storage.inline import execute, fetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +58,35 @@ _ANY_DUE = select(exists().where(*_due(_NOW, None)))
 _ANY_DUE_FOR = select(exists().where(*_due(_NOW, _OWNER)))
 
 
+def _claiming(skip_locked: bool) -> Update:
+    picked = (
+        select(Delivery.id)
+        .where(*_due(_NOW, _OWNER))
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(bindparam("limit", type_=Integer()))
+    )
+    if skip_locked:
+        picked = picked.with_for_update(skip_locked=True)
+    table = cast(Table, Delivery.__table__)
+    return (
+        update(table)
+        .where(table.c.id.in_(picked.scalar_subquery()))
+        .values(lease_owner=_OWNER, lease_until=bindparam("until", type_=UtcDateTime()))
+        .returning(table.c.id, table.c.next_attempt_at, table.c.recipient)
+    )
+
+
+# `claim`'s statement, built once (SQLite; PostgreSQL with SKIP LOCKED): building it
+# and its cache key at each claim cost more than running it when batches are small.
+_CLAIM = {False: _claiming(False), True: _claiming(True)}
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    recipient: str
+
+
 async def any_due(
     db: Database, now: dt.datetime | None = None, *, owner: str | None = None
 ) -> bool:
@@ -64,25 +104,25 @@ async def claim(
     db: Database, lease: Lease, *, limit: int, now: dt.datetime | None = None
 ) -> list[int]:
     """Lease up to `limit` due rows to `lease.owner`; return their ids, oldest due first."""
+    return [row.id for row in await claim_rows(db, lease, limit=limit, now=now)]
+
+
+async def claim_rows(
+    db: Database, lease: Lease, *, limit: int, now: dt.datetime | None = None
+) -> list[Claimed]:
+    """`claim`, with each row's recipient (which tells a relay from a local delivery)."""
     when = now or utcnow()
-    picked = (
-        select(Delivery.id)
-        .where(*_due(when, lease.owner))
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(limit)
-    )
-    if db.is_postgres:
-        picked = picked.with_for_update(skip_locked=True)
-    statement = (
-        update(Delivery)
-        .where(Delivery.id.in_(picked.scalar_subquery()))
-        .values(lease_owner=lease.owner, lease_until=when + dt.timedelta(seconds=lease.seconds))
-        .returning(Delivery.id, Delivery.next_attempt_at)
-        .execution_options(synchronize_session=False)
-    )
     async with db.write(background=True) as session:
-        rows = (await session.execute(statement)).all()
-    return [row.id for row in sorted(rows, key=lambda r: (r.next_attempt_at, r.id))]
+        rows = await execute(
+            session,
+            _CLAIM[db.is_postgres],
+            now=when,
+            owner=lease.owner,
+            limit=limit,
+            until=when + dt.timedelta(seconds=lease.seconds),
+        )
+    rows.sort(key=lambda r: (r.next_attempt_at, r.id))
+    return [Claimed(row.id, row.recipient) for row in rows]
 
 
 async def release_all_leases(db: Database) -> int:
