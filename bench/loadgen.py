@@ -26,6 +26,7 @@ import random
 import secrets
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -211,15 +212,22 @@ def _count(result: Result, reply: str) -> None:
     result.replies[key] = result.replies.get(key, 0) + 1
 
 
-async def run(target: Target, load: Load) -> Result:
+async def run(
+    target: Target, load: Load, window: Callable[[bool], None] | None = None
+) -> Result:
     """Drive `target` with `load`; the wall time runs from the moment every session has
-    its first connection authenticated to the last reply."""
+    its first connection authenticated to the last reply. `window(True)` is called as
+    that clock starts and `window(False)` as it stops (a caller reading CPU counters)."""
     result = Result()
     start = asyncio.Barrier(load.sessions + 1)
     sessions = [asyncio.create_task(_session(target, load, result, start))
                 for _ in range(load.sessions)]
     await start.wait()
+    if window is not None:
+        window(True)
     started = time.perf_counter()
     await asyncio.gather(*sessions)
     result.elapsed = time.perf_counter() - started
+    if window is not None:
+        window(False)
     return result

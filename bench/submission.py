@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import base64
 import binascii
+import contextlib
 import os
 import shutil
 import signal
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -196,17 +198,84 @@ def row(label: str, result: Result) -> str:
             f"set-up (TLS + AUTH) p50 {result.setup_p50_ms:.0f} ms{errors}")
 
 
-async def compare(data_dir: Path, salus_port: int, sink_port: int, quick: bool) -> list[str]:
+def _task_seconds(pid: int, tid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:  # the thread ended
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return found
+
+
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds a server has used so far (Linux /proc): its main thread (the event
+    loop), its other threads, and its child processes with theirs (crypto workers and
+    the forkserver)."""
+    split = {"loop": 0.0, "threads": 0.0, "workers": 0.0}
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return split
+    for tid in tids:
+        split["loop" if tid == pid else "threads"] += _task_seconds(pid, tid)
+    pending = _children(pid)
+    while pending:
+        child = pending.pop()
+        pending += _children(child)
+        with contextlib.suppress(OSError):
+            split["workers"] += sum(_task_seconds(child, int(t)) for t in os.listdir(f"/proc/{child}/task"))
+    return split
+
+
+@dataclass
+class CpuWindow:
+    """The CPU a server and this process (the load generator) use while the load
+    generator's clock runs (`run(..., window=...)`): connection set-up excluded."""
+
+    pid: int
+    used: dict[str, float] = field(default_factory=dict)
+
+    def __call__(self, starting: bool) -> None:
+        now = {**cpu_seconds(self.pid), "loadgen": time.process_time()}
+        if starting:
+            self.used = {k: -v for k, v in now.items()}
+        else:
+            self.used = {k: self.used.get(k, 0.0) + v for k, v in now.items()}
+
+    def per_message_ms(self, key: str, result: Result) -> float:
+        return 1000 * self.used.get(key, 0.0) / result.sent if result.sent else float("nan")
+
+
+async def compare(
+    data_dir: Path, ports: dict[str, int], pids: dict[str, int], quick: bool
+) -> tuple[list[str], list[str]]:
+    """The rate table, and where the CPU goes per message in each cell."""
     tls = tls_client(data_dir)
     lines = ["| size | sessions | msgs | sink msg/s | Salus msg/s | Salus/sink | sink p50/p99 ms "
              "| Salus p50/p99 ms | set-up p50 ms sink/Salus |", "|---|---|---|---|---|---|---|---|---|"]
+    cpu = ["| size | sessions | loadgen (sink run) | sink | loadgen (Salus run) | Salus loop "
+           "| Salus other threads | Salus crypto workers | Salus total | Salus may use at half the "
+           "sink's rate |", "|---|---|---|---|---|---|---|---|---|---|"]
+    cores = os.cpu_count() or 1
     for size, sessions, connections, per in cells(quick):
         load = Load(sessions, connections, per, size, DOCTOR, (COLLEAGUE,))
-        results = {}
-        for name, port in (("sink", sink_port), ("salus", salus_port)):
-            target = Target("127.0.0.1", port, tls, DOCTOR, PASSWORD)
+        results, windows = {}, {}
+        for name in ("sink", "salus"):
+            target = Target("127.0.0.1", ports[name], tls, DOCTOR, PASSWORD)
             await run(target, Load(1, 1, 1, size, DOCTOR, (COLLEAGUE,)))  # warm-up
-            results[name] = await run(target, load)
+            windows[name] = CpuWindow(pids[name])
+            results[name] = await run(target, load, windows[name])
             print(row(f"{name:5} {size // KB:>5} KB x{sessions:>2}", results[name]), flush=True)
         sink, salus = results["sink"], results["salus"]
         lines.append(
@@ -214,7 +283,41 @@ async def compare(data_dir: Path, salus_port: int, sink_port: int, quick: bool) 
             f"| {salus.rate / sink.rate:.2f} | {sink.p50_ms:.1f} / {sink.p99_ms:.1f} "
             f"| {salus.p50_ms:.1f} / {salus.p99_ms:.1f} | {sink.setup_p50_ms:.0f} / {salus.setup_p50_ms:.0f} |"
         )
-    return lines
+        sink_ms = sum(windows["sink"].per_message_ms(k, sink) for k in ("loop", "threads", "workers"))
+        parts = [windows["salus"].per_message_ms(k, salus) for k in ("loop", "threads", "workers")]
+        cpu.append(
+            f"| {size // KB} KB | {sessions} | {windows['sink'].per_message_ms('loadgen', sink):.2f} "
+            f"| {sink_ms:.2f} | {windows['salus'].per_message_ms('loadgen', salus):.2f} "
+            + "".join(f"| {part:.2f} " for part in parts) + f"| {sum(parts):.2f} "
+            f"| {_budget_ms(cores, sink.rate, windows['salus'].per_message_ms('loadgen', salus)):.2f} |"
+        )
+    return lines, cpu
+
+
+def _budget_ms(cores: int, sink_rate: float, loadgen_ms: float) -> float:
+    """The CPU one message may cost Salus, all processes together, for Salus to run at
+    half the sink's rate on these cores, which the load generator shares (a bound: no
+    core ever idles at it)."""
+    return 1000 * cores / (sink_rate / 2) - loadgen_ms if sink_rate else float("nan")
+
+
+def signature_ms(count: int = 200) -> str:
+    """What the one private-key operation every message needs costs here: an RSA-3072
+    PKCS#1 v1.5 SHA-256 signature (the mailbox keys' size, crypto.policy), best of runs."""
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: PLC0415
+
+    from crypto import policy  # noqa: PLC0415
+
+    key = rsa.generate_private_key(65537, policy.MAILBOX_RSA_BITS)
+    digest = b"x" * 32
+    best = float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        for _ in range(count // 5):
+            key.sign(digest, padding.PKCS1v15(), hashes.SHA256())
+        best = min(best, (time.process_time() - started) / (count // 5))
+    return f"RSA-{policy.MAILBOX_RSA_BITS} signature (cryptography, one core): {1000 * best:.2f} ms"
 
 
 PACED = (20, 10, 1.0)  # sessions, messages each, seconds between a session's messages
@@ -348,7 +451,9 @@ def main() -> None:
         try:
             wait_ready(salus_port, salus)
             wait_ready(sink_port, sink)
-            table = asyncio.run(compare(data_dir, salus_port, sink_port, args.quick))
+            ports = {"salus": salus_port, "sink": sink_port}
+            pids = {"salus": salus.pid, "sink": sink.pid}
+            table, cpu = asyncio.run(compare(data_dir, ports, pids, args.quick))
             paced = asyncio.run(compare_paced(data_dir, salus_port, sink_port, args.quick))
             documents = asyncio.run(compare_documents(data_dir, salus_port, args.quick))
         finally:
@@ -356,14 +461,18 @@ def main() -> None:
             stop(sink)
         scale = postfix_scale(data_dir, args.quick)
         floor = fsync_floor(data_dir)
+        signature = signature_ms()
     backend = "PostgreSQL" if args.database_url else "SQLite"
     print(f"\nSubmission, Salus on {backend} ({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}):")
     print("\n".join(table))
+    print("\nCPU per message (ms, from /proc, while the load generator's clock runs):")
+    print("\n".join(cpu))
     print("\nTime to 250 at an offered rate below saturation:")
     print("\n".join(paced))
     print("\nA 200 KB CDA attachment against a plain message of the same size (Salus both):")
     print("\n".join(documents))
     print(f"\nThe floor of a durable commit: {floor}")
+    print(f"The floor of a signature: {signature}")
     print("\nFor scale (plaintext, no AUTH):")
     print("\n".join(scale))
     print(f"\ncommand: .venv/bin/python -m bench.submission {' '.join(sys.argv[1:])}".rstrip())
