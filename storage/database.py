@@ -30,7 +30,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, InvalidatePoolError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -48,13 +48,15 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON")
 _UNAVAILABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
 PING_IDLE_SECONDS = 2.0  # a PostgreSQL connection idle longer is pinged at checkout
+PING_TIMEOUT_SECONDS = 5.0  # a half-open connection (failover, a dropped NAT entry)
 _IDLE_SINCE = "salus_idle_since"
 
 
 def _ping_when_idle(engine: AsyncEngine) -> None:
     """Ping a pooled asyncpg connection at checkout when it has been idle longer than
     PING_IDLE_SECONDS, with one empty statement outside any transaction; a connection
-    that does not answer is replaced (the pool retries the checkout)."""
+    that does not answer is replaced with the rest of the pool (the pool retries the
+    checkout on a new connection)."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _connected(_dbapi_connection: Any, record: Any) -> None:
@@ -71,9 +73,11 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
         if since is not None and time.monotonic() - since < PING_IDLE_SECONDS:
             return
         try:
-            await_(record.driver_connection.fetchrow(";"))
-        except Exception as exc:  # closed, reset, timed out: a new connection instead
-            raise DisconnectionError(f"the pooled connection did not answer: {exc!r}") from exc
+            await_(record.driver_connection.fetchrow(";", timeout=PING_TIMEOUT_SECONDS))
+        except Exception as exc:  # closed, reset, timed out: the server restarted or is away
+            # Every pooled connection is then likely as dead: all are replaced, not only
+            # this one (each would otherwise fail a statement in turn).
+            raise InvalidatePoolError(f"the pooled connection did not answer: {exc!r}") from exc
 
 
 def _sqlite_engine(

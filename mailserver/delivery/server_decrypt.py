@@ -18,7 +18,7 @@ messages the MX already verified and decrypted) is delivered as it is.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
@@ -40,6 +40,7 @@ from storage.base import utcnow
 from storage.inline import fetch
 
 log = get_logger(__name__)
+MODE_LOOKUPS = 4  # distinct recipients of a batch checked one by one; more: one read
 # A local mailbox's delivery mode by address (`fetch`: built once, run inline).
 _DELIVERY_MODE = select(Mailbox.delivery).where(
     Mailbox.address == bindparam("address"), Mailbox.local.is_(True)
@@ -84,7 +85,11 @@ async def plaintexts(
     return {job.delivery_id: result for job, result in zip(jobs, results, strict=True)}
 
 
-async def _any_server_decrypt(runtime: Runtime, addresses: Iterable[str]) -> bool:
+async def _any_server_decrypt(runtime: Runtime, addresses: Collection[str]) -> bool:
+    """Whether one of `addresses` may be a server-decrypt mailbox. A batch for many
+    mailboxes is read in one statement instead (`_jobs`), not in a look-up each."""
+    if len(addresses) > MODE_LOOKUPS:
+        return True
     for address in addresses:
         found = await fetch(runtime.db, _DELIVERY_MODE, address=address)
         if found and found[0].delivery == DeliveryMode.SERVER_DECRYPT.value:

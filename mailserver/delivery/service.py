@@ -113,17 +113,25 @@ class DeliveryService:
                 await asyncio.sleep(self.gather_seconds)
 
     async def _claim_in_turn(self, lease: Lease) -> list[Claimed]:
+        """Claim when the node's turn comes (nothing once stopping); after a failed
+        claim, pause outside the turn so the other workers are not held behind it."""
         loop = asyncio.get_running_loop()
         async with self._claiming:
             wait = self._claim_after - loop.time()
             if wait > 0 and not self._stopping:
                 await asyncio.sleep(wait)
+            if self._stopping:
+                return []
             rows = await self._claim(lease)
-            if len(rows) < self.batch:
+            if rows is None or len(rows) < self.batch:
                 self._claim_after = loop.time() + self.gather_seconds
+        if rows is None:
+            await asyncio.sleep(self.poll_seconds)  # an outage is not retried in a tight loop
+            return []
         return rows
 
-    async def _claim(self, lease: Lease) -> list[Claimed]:
+    async def _claim(self, lease: Lease) -> list[Claimed] | None:
+        """The rows claimed, or None when the claim failed."""
         db = self.runtime.db
         try:
             if not await any_due(db, owner=lease.owner):
@@ -133,8 +141,7 @@ class DeliveryService:
             log.warning(Event.STORAGE_UNAVAILABLE, operation="claim")
         except Exception:  # a worker never dies of one bad claim; it tries again later
             log.exception(Event.DELIVERY_FAILED, operation="claim")
-        await asyncio.sleep(self.poll_seconds)
-        return []
+        return None
 
 
 def delivery_service(wakeup: Wakeup) -> ServiceFactory:

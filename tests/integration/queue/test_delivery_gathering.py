@@ -130,3 +130,22 @@ async def test_full_batches_follow_each_other_without_waiting(
     assert len(full) == 4
     # the three claims after the first full one did not wait GATHER each
     assert full[-1].started - full[0].ended < GATHER, full
+
+
+async def test_no_claim_once_stopping(
+    runtime: Runtime, put: Enqueue, claims: list[Claim], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers waiting for the node's turn when the service stops claim nothing more."""
+    await _recipient(runtime.db)
+    wakeup = Wakeup()
+    service = _service(runtime, wakeup, monkeypatch, batch=16)
+    await service.start()
+    await put([RCPT])
+    wakeup.notify()
+    await _delivered(runtime.db, 1)  # a short claim: the next one waits GATHER
+    await put([RCPT])
+    wakeup.notify()  # every worker wakes and queues for its turn
+    await asyncio.sleep(0.05)
+    stopping = asyncio.get_running_loop().time()
+    await service.stop()
+    assert [c for c in claims if c.started >= stopping] == []
