@@ -226,8 +226,10 @@ async def run(
     if window is not None:
         window(True)
     started = time.perf_counter()
-    await asyncio.gather(*sessions)
-    result.elapsed = time.perf_counter() - started
-    if window is not None:
-        window(False)
+    try:
+        await asyncio.gather(*sessions)
+    finally:
+        result.elapsed = time.perf_counter() - started
+        if window is not None:
+            window(False)
     return result

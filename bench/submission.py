@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import base64
 import binascii
-import contextlib
 import os
 import shutil
 import signal
@@ -199,12 +198,20 @@ def row(label: str, result: Result) -> str:
 
 
 def _task_seconds(pid: int, tid: int) -> float:
+    """A thread's time on a CPU so far, in nanoseconds from the scheduler (schedstat),
+    not the 10 ms ticks of stat."""
     try:
-        with open(f"/proc/{pid}/task/{tid}/stat") as f:
-            fields = f.read().rpartition(")")[2].split()
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e9
     except OSError:  # the thread ended
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _process_seconds(pid: int) -> float:
+    try:
+        return sum(_task_seconds(pid, int(t)) for t in os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return 0.0
 
 
 def _children(pid: int) -> list[int]:
@@ -218,11 +225,27 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pid: int) -> dict[str, float]:
+def _postgres_seconds() -> float:
+    """The CPU of every PostgreSQL server process on the machine (its backends serve
+    Salus's connections; nothing else uses it during a run)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() != "postgres":
+                        continue
+            except OSError:
+                continue
+            total += _process_seconds(int(entry))
+    return total
+
+
+def cpu_seconds(pid: int, *, database: bool = False) -> dict[str, float]:
     """CPU seconds a server has used so far (Linux /proc): its main thread (the event
-    loop), its other threads, and its child processes with theirs (crypto workers and
-    the forkserver)."""
-    split = {"loop": 0.0, "threads": 0.0, "workers": 0.0}
+    loop), its other threads, its child processes with theirs (crypto workers and the
+    forkserver), and with `database` the PostgreSQL server's processes."""
+    split = {"loop": 0.0, "threads": 0.0, "workers": 0.0, "database": 0.0}
     try:
         tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
     except OSError:
@@ -233,40 +256,77 @@ def cpu_seconds(pid: int) -> dict[str, float]:
     while pending:
         child = pending.pop()
         pending += _children(child)
-        with contextlib.suppress(OSError):
-            split["workers"] += sum(_task_seconds(child, int(t)) for t in os.listdir(f"/proc/{child}/task"))
+        split["workers"] += _process_seconds(child)
+    if database:
+        split["database"] = _postgres_seconds()
     return split
 
 
 @dataclass
 class CpuWindow:
     """The CPU a server and this process (the load generator) use while the load
-    generator's clock runs (`run(..., window=...)`): connection set-up excluded."""
+    generator's clock runs (`run(..., window=...)`, connection set-up excluded), the
+    server's counted on until `server_done` (Salus: its queue delivered)."""
 
     pid: int
-    used: dict[str, float] = field(default_factory=dict)
+    database: bool = False
+    start: dict[str, float] = field(default_factory=dict)
+    end: dict[str, float] = field(default_factory=dict)
+
+    def _now(self) -> dict[str, float]:
+        return {**cpu_seconds(self.pid, database=self.database), "loadgen": time.process_time()}
 
     def __call__(self, starting: bool) -> None:
-        now = {**cpu_seconds(self.pid), "loadgen": time.process_time()}
         if starting:
-            self.used = {k: -v for k, v in now.items()}
+            self.start = self._now()
         else:
-            self.used = {k: self.used.get(k, 0.0) + v for k, v in now.items()}
+            self.end = self._now()
+
+    def server_done(self) -> None:
+        """Count the server's CPU up to now (the load generator's stays at its clock's end)."""
+        self.end = {**self._now(), "loadgen": self.end.get("loadgen", time.process_time())}
 
     def per_message_ms(self, key: str, result: Result) -> float:
-        return 1000 * self.used.get(key, 0.0) / result.sent if result.sent else float("nan")
+        if not result.sent:
+            return float("nan")
+        return 1000 * (self.end.get(key, 0.0) - self.start.get(key, 0.0)) / result.sent
+
+
+DRAIN_SECONDS = 120.0  # at most this long for Salus to deliver what it accepted
+
+
+async def drained(data_dir: Path) -> None:
+    """Wait until Salus has no delivery pending (every accepted message stored)."""
+    from sqlalchemy import func, select  # noqa: PLC0415
+
+    from config.settings import load_settings  # noqa: PLC0415
+    from mailserver.queue.models import PENDING, Delivery  # noqa: PLC0415
+    from storage.database import Database  # noqa: PLC0415
+
+    db = Database(load_settings(data_dir).database_url)
+    query = select(func.count()).where(Delivery.status.in_(PENDING))
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while True:
+                async with db.read() as session:
+                    if not await session.scalar(query):
+                        return
+                await asyncio.sleep(0.02)
+    finally:
+        await db.dispose()
 
 
 async def compare(
-    data_dir: Path, ports: dict[str, int], pids: dict[str, int], quick: bool
+    data_dir: Path, ports: dict[str, int], pids: dict[str, int], quick: bool, *, database: bool
 ) -> tuple[list[str], list[str]]:
-    """The rate table, and where the CPU goes per message in each cell."""
+    """The rate table, and where the CPU goes per message in each cell (`database`:
+    count the PostgreSQL server's processes as Salus's)."""
     tls = tls_client(data_dir)
     lines = ["| size | sessions | msgs | sink msg/s | Salus msg/s | Salus/sink | sink p50/p99 ms "
              "| Salus p50/p99 ms | set-up p50 ms sink/Salus |", "|---|---|---|---|---|---|---|---|---|"]
     cpu = ["| size | sessions | loadgen (sink run) | sink | loadgen (Salus run) | Salus loop "
-           "| Salus other threads | Salus crypto workers | Salus total | Salus may use at half the "
-           "sink's rate |", "|---|---|---|---|---|---|---|---|---|---|"]
+           "| Salus other threads | Salus crypto workers | PostgreSQL | Salus total | Salus may use "
+           "at half the sink's rate |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     cores = os.cpu_count() or 1
     for size, sessions, connections, per in cells(quick):
         load = Load(sessions, connections, per, size, DOCTOR, (COLLEAGUE,))
@@ -274,8 +334,13 @@ async def compare(
         for name in ("sink", "salus"):
             target = Target("127.0.0.1", ports[name], tls, DOCTOR, PASSWORD)
             await run(target, Load(1, 1, 1, size, DOCTOR, (COLLEAGUE,)))  # warm-up
-            windows[name] = CpuWindow(pids[name])
+            if name == "salus":
+                await drained(data_dir)  # the warm-up's delivery not in the window
+            windows[name] = CpuWindow(pids[name], database=name == "salus" and database)
             results[name] = await run(target, load, windows[name])
+            if name == "salus":
+                await drained(data_dir)  # the last messages' deliveries in the window
+                windows[name].server_done()
             print(row(f"{name:5} {size // KB:>5} KB x{sessions:>2}", results[name]), flush=True)
         sink, salus = results["sink"], results["salus"]
         lines.append(
@@ -284,7 +349,8 @@ async def compare(
             f"| {salus.p50_ms:.1f} / {salus.p99_ms:.1f} | {sink.setup_p50_ms:.0f} / {salus.setup_p50_ms:.0f} |"
         )
         sink_ms = sum(windows["sink"].per_message_ms(k, sink) for k in ("loop", "threads", "workers"))
-        parts = [windows["salus"].per_message_ms(k, salus) for k in ("loop", "threads", "workers")]
+        parts = [windows["salus"].per_message_ms(k, salus)
+                 for k in ("loop", "threads", "workers", "database")]
         cpu.append(
             f"| {size // KB} KB | {sessions} | {windows['sink'].per_message_ms('loadgen', sink):.2f} "
             f"| {sink_ms:.2f} | {windows['salus'].per_message_ms('loadgen', salus):.2f} "
@@ -453,7 +519,9 @@ def main() -> None:
             wait_ready(sink_port, sink)
             ports = {"salus": salus_port, "sink": sink_port}
             pids = {"salus": salus.pid, "sink": sink.pid}
-            table, cpu = asyncio.run(compare(data_dir, ports, pids, args.quick))
+            table, cpu = asyncio.run(
+                compare(data_dir, ports, pids, args.quick, database=bool(args.database_url))
+            )
             paced = asyncio.run(compare_paced(data_dir, salus_port, sink_port, args.quick))
             documents = asyncio.run(compare_documents(data_dir, salus_port, args.quick))
         finally:
@@ -465,7 +533,8 @@ def main() -> None:
     backend = "PostgreSQL" if args.database_url else "SQLite"
     print(f"\nSubmission, Salus on {backend} ({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}):")
     print("\n".join(table))
-    print("\nCPU per message (ms, from /proc, while the load generator's clock runs):")
+    print("\nCPU per message (ms, from /proc, while the load generator's clock runs and, for "
+          "Salus, until its queue is delivered; PostgreSQL's processes counted as Salus's):")
     print("\n".join(cpu))
     print("\nTime to 250 at an offered rate below saturation:")
     print("\n".join(paced))
