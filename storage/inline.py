@@ -376,12 +376,34 @@ def _insert_values(plan: _InsertPlan, rows: Sequence[Mapping[str, Any]]) -> list
     return values
 
 
+_DRIVER = "salus_driver_connection"
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The driver's connection under `session`'s transaction, kept in `session.info` for
+    that transaction (or savepoint): asking the session each time (its connection, then the pool's raw
+    connection) cost more of a delivery's loop time than some of its statements."""
+    cached = session.info.get(_DRIVER)
+    if cached is not None and cached[0] is _innermost(session):
+        return cached[1]
+    # Asked of the session at least once per transaction: that begins it, and inside
+    # `begin_nested()` emits the SAVEPOINT that the statements on the driver rely on.
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    session.info[_DRIVER] = (_innermost(session), driver)
+    return driver
+
+
+def _innermost(session: AsyncSession) -> object:
+    sync = session.sync_session
+    return sync.get_nested_transaction() or sync.get_transaction()
+
+
 async def raw_writer(session: AsyncSession) -> sqlite3.Connection | None:
     """The SQLite writer's `sqlite3` connection under `session`'s write transaction, its
     pending ORM changes flushed first (statements keep their order); None elsewhere
     (PostgreSQL, a read or look-up session)."""
-    connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
+    driver = await _driver(session)
     if type(driver) is not WriterConnection:  # its subclass LookupConnection only reads
         return None
     if session.new or session.dirty or session.deleted:
@@ -413,8 +435,7 @@ async def raw_postgres(session: AsyncSession) -> Any | None:
     begun on the server (SQLAlchemy's adapter begins it with the first statement; before
     that, a statement on the connection itself would commit on its own), its pending ORM
     changes flushed first; None elsewhere."""
-    connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
+    driver = await _driver(session)
     if not isinstance(driver, asyncpg.Connection) or not driver.is_in_transaction():
         return None
     if session.new or session.dirty or session.deleted:
