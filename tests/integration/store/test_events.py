@@ -13,7 +13,7 @@ import pytest
 from mailserver.store import MailboxEvents
 from mailserver.store.events import APPLICATION_NAME
 from storage.database import Database
-from tests.conftest import postgres_url
+from tests.conftest import _drop_postgres, _fresh_postgres, postgres_url
 
 
 async def test_publish_wakes_only_watchers_of_that_mailbox(db: Database) -> None:
@@ -40,24 +40,26 @@ async def test_wake_up_is_kept_until_consumed(db: Database) -> None:
 
 
 @contextlib.asynccontextmanager
-async def two_nodes() -> AsyncIterator[tuple[MailboxEvents, MailboxEvents]]:
-    """The mailbox events of two nodes on the test PostgreSQL database."""
-    url = postgres_url()
+async def two_nodes() -> AsyncIterator[tuple[MailboxEvents, MailboxEvents, str]]:
+    """The mailbox events of two nodes on a fresh PostgreSQL database (of this test
+    alone: a test that kills listeners touches no other test's), and its URL."""
+    base = postgres_url()
+    url = await _fresh_postgres(base)
     node_a, node_b = Database(url), Database(url)
     events_a, events_b = MailboxEvents(node_a), MailboxEvents(node_b)
     try:
-        yield events_a, events_b
+        yield events_a, events_b, url
     finally:
         await events_a.close()
         await events_b.close()
         await node_a.dispose()
         await node_b.dispose()
+        await _drop_postgres(base, url)
 
 
 @pytest.mark.postgres
 async def test_notify_crosses_nodes_and_survives_a_lost_connection() -> None:
-    url = postgres_url()
-    async with two_nodes() as (events_a, events_b):
+    async with two_nodes() as (events_a, events_b, url):
         with events_b.subscribe([42]) as sub:
             await asyncio.wait_for(events_b.listening.wait(), 10)
             events_a.publish(42)
@@ -69,7 +71,7 @@ async def test_notify_crosses_nodes_and_survives_a_lost_connection() -> None:
             try:
                 killed = await admin.fetchval(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                    " WHERE application_name = $1",
+                    " WHERE application_name = $1 AND datname = current_database()",
                     APPLICATION_NAME,
                 )
             finally:
@@ -85,7 +87,7 @@ async def test_notify_crosses_nodes_and_survives_a_lost_connection() -> None:
 async def test_publishes_of_one_moment_reach_the_other_node_together() -> None:
     # A busy delivery publishes once per message: the publishes made while a NOTIFY is
     # on its way go out in one statement, and each mailbox's watchers still wake.
-    async with two_nodes() as (events_a, events_b):
+    async with two_nodes() as (events_a, events_b, _):
         with events_b.subscribe([7]) as seven, events_b.subscribe([8]) as eight:
             with events_b.subscribe([9]) as nine:
                 await asyncio.wait_for(events_b.listening.wait(), 10)
@@ -101,7 +103,7 @@ async def test_publishes_of_one_moment_reach_the_other_node_together() -> None:
 async def test_a_notify_cancelled_before_it_runs_does_not_stop_the_next_ones() -> None:
     # A NOTIFY task cancelled (its loop shutting down) before it took the mailboxes to
     # send: a later publish still starts a NOTIFY of its own.
-    async with two_nodes() as (events_a, events_b):
+    async with two_nodes() as (events_a, events_b, _):
         with events_b.subscribe([5]) as sub:
             await asyncio.wait_for(events_b.listening.wait(), 10)
             events_a.publish(5)
