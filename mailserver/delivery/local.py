@@ -41,6 +41,7 @@ from mailserver.queue.enqueue import content_context
 from mailserver.queue.models import Delivery, QueuedContent, QueuedMessage
 from mailserver.relay.deliver import Relayer
 from mailserver.store import QuotaExceeded, deliver
+from mailserver.store.deliver import Directory
 from storage import audit
 from storage.audit import AuditEvent
 from storage.base import utcnow
@@ -178,7 +179,10 @@ class Deliverer:
         if isinstance(ready, NotDecrypted):
             raise Undeliverable(ready.reply)
         content = ready if ready is not None else self._open(row, sealed.get(row.content_id))
-        stored = await deliver(session, self.runtime.at_rest, target.id, content)
+        stored = await deliver(
+            session, self.runtime.at_rest, target.id, content,
+            directory=Directory(target.quota, target.local),
+        )
         await queue_mdn(session, self.runtime, row, content, now)
         return target, f"250 2.0.0 stored in INBOX as UID {stored.uid}"
 

@@ -55,6 +55,14 @@ _NEXT_UID = (
 
 
 @dataclass(frozen=True, slots=True)
+class Directory:
+    """What the store needs of the directory's mailbox row."""
+
+    quota: int | None
+    local: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StoredMessage:
     """Where a stored message landed."""
 
@@ -73,8 +81,11 @@ async def deliver(
     folder: str = names.INBOX,
     flags: Iterable[str] = (),
     internal_date: dt.datetime | None = None,
+    directory: Directory | None = None,
 ) -> StoredMessage:
-    """Store `message` in `folder` of directory mailbox `mailbox_id`.
+    """Store `message` in `folder` of directory mailbox `mailbox_id`. `directory`: the
+    mailbox's quota and local flag as the caller has read them in this transaction
+    (else read here).
 
     Raises QuotaExceeded (nothing written), FolderNotFound, InvalidFolderName,
     MailboxUnavailable, or flags.FlagError; after any of them the caller rolls back.
@@ -83,7 +94,7 @@ async def deliver(
     name = names.normalise(folder)
     blob = sealing.seal(at_rest, mailbox_id, message)
     date = internal_date or utcnow()
-    slot = await _reserve(session, mailbox_id, name, blob.size)
+    slot = await _reserve(session, mailbox_id, name, blob.size, directory)
     if slot is None:  # first use of the mailbox, or over quota: the locking path decides
         return await _deliver_locked(
             session, mailbox_id, name, blob, flags=parsed_flags, internal_date=date
@@ -147,14 +158,18 @@ class _Slot:
     uidvalidity: int
 
 
-async def _reserve(session: AsyncSession, mailbox_id: int, name: str, size: int) -> _Slot | None:
+async def _reserve(
+    session: AsyncSession, mailbox_id: int, name: str, size: int, directory: Directory | None
+) -> _Slot | None:
     """Count `size` in the mailbox's usage and take the folder's next UID, in two UPDATEs
     that lock the rows in the documented order (mailboxes.py); None when the mailbox has
     no store row yet or the message would exceed the quota (nothing written then)."""
-    found = await execute(session, _DIRECTORY, b_mailbox=mailbox_id)
-    if not found or not found[0].local:
+    if directory is None:
+        found = await execute(session, _DIRECTORY, b_mailbox=mailbox_id)
+        directory = Directory(found[0].quota, found[0].local) if found else None
+    if directory is None or not directory.local:
         raise MailboxUnavailable(f"mailbox {mailbox_id} is not a local mailbox")
-    quota = found[0].quota
+    quota = directory.quota
     usage = _COUNT_USAGE if quota is None else _COUNT_USAGE_WITHIN_QUOTA
     if not await execute(session, usage, b_mailbox=mailbox_id, b_size=size, b_quota=quota):
         return None
