@@ -84,6 +84,7 @@ _MOVE_HEAD = (
 _SQLITE_READ_HEAD = "SELECT seq, hash FROM audit_head WHERE id = 1"
 _SQLITE_MOVE_HEAD = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"
 _PG_MOVE_HEAD = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1"
+_PG_READ_HEAD = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +122,9 @@ async def append(session: AsyncSession, *events: AuditEvent) -> None:
 
     The head row is read under its lock (`FOR UPDATE` on PostgreSQL; on SQLite the
     transaction holds the write lock), the entries inserted and the head moved: three
-    statements, run on SQLite by the writer's own `sqlite3` connection, on PostgreSQL
-    the lock taken through the session and the rest by asyncpg on the session's
-    connection (storage.inline). Every submission, delivery and read is
+    statements, run on SQLite by the writer's own `sqlite3` connection, on PostgreSQL by
+    asyncpg on the session's connection (storage.inline; the lock through the session
+    when the transaction has not begun yet). Every submission, delivery and read is
     audited, and through the ORM's unit of work this cost more of the event loop than
     the statements themselves. When the session already holds the head as an ORM object
     (an earlier append through the ORM), the ORM path goes on, so that object is never
@@ -142,11 +143,16 @@ async def append(session: AsyncSession, *events: AuditEvent) -> None:
                     return
             except sqlite3.OperationalError as exc:
                 raise unavailable(exc) from exc
-        else:  # PostgreSQL: the head locked through the session (which begins the
-            # transaction), the rest by asyncpg on the same connection when it can
-            found = (await session.execute(_READ_HEAD)).one_or_none()
+        else:  # PostgreSQL: by asyncpg on the session's connection once its transaction
+            # has begun (after the caller's other statements), else the head locked
+            # through the session, which begins it
+            pg = await raw_postgres(session)
+            if pg is not None:
+                found = await postgres_call(pg.fetchrow(_PG_READ_HEAD))
+            else:
+                found = (await session.execute(_READ_HEAD)).one_or_none()
             if found is not None:
-                rows = _linked(int(found.seq), str(found.hash), events)
+                rows = _linked(int(found[0]), str(found[1]), events)
                 await insert_rows(session, _ENTRIES, rows)
                 seq, digest = rows[-1]["seq"], rows[-1]["hash"]
                 pg = await raw_postgres(session)
