@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,21 +87,32 @@ def _service(
     return service
 
 
-async def test_rows_arriving_one_by_one_are_claimed_in_batches(
-    runtime: Runtime, put: Enqueue, claims: list[Claim], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+async def nudged(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[DeliveryService, Wakeup]]:
+    """A running service of four workers (batches of 16) for the recipient, and the
+    nudge the submission listeners would give it."""
     await _recipient(runtime.db)
     wakeup = Wakeup()
     service = _service(runtime, wakeup, monkeypatch, batch=16)
     await service.start()
     try:
-        for _ in range(12):  # one message every 50 ms for 0.6 s, each with a nudge
-            await put([RCPT])
-            wakeup.notify()
-            await asyncio.sleep(0.05)
-        await _delivered(runtime.db, 12)
+        yield service, wakeup
     finally:
         await service.stop()
+
+
+async def test_rows_arriving_one_by_one_are_claimed_in_batches(
+    runtime: Runtime, put: Enqueue, claims: list[Claim], nudged: tuple[DeliveryService, Wakeup]
+) -> None:
+    service, wakeup = nudged
+    for _ in range(12):  # one message every 50 ms for 0.6 s, each with a nudge
+        await put([RCPT])
+        wakeup.notify()
+        await asyncio.sleep(0.05)
+    await _delivered(runtime.db, 12)
+    await service.stop()
     with_rows = [c for c in claims if c.rows]
     assert sum(c.rows for c in with_rows) == 12
     # 0.6 s of arrivals, a claim at most every GATHER seconds: four claims at most
@@ -133,13 +144,10 @@ async def test_full_batches_follow_each_other_without_waiting(
 
 
 async def test_no_claim_once_stopping(
-    runtime: Runtime, put: Enqueue, claims: list[Claim], monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, put: Enqueue, claims: list[Claim], nudged: tuple[DeliveryService, Wakeup]
 ) -> None:
     """Workers waiting for the node's turn when the service stops claim nothing more."""
-    await _recipient(runtime.db)
-    wakeup = Wakeup()
-    service = _service(runtime, wakeup, monkeypatch, batch=16)
-    await service.start()
+    service, wakeup = nudged
     await put([RCPT])
     wakeup.notify()
     await _delivered(runtime.db, 1)  # a short claim: the next one waits GATHER
