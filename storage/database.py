@@ -12,7 +12,7 @@ writer (delivery) lets the others queued with it go first, once.
 PostgreSQL uses one pooled engine for both. A pooled PostgreSQL connection is pinged at
 checkout only when it has been idle for a while (`_ping_when_idle`): SQLAlchemy's
 `pool_pre_ping` pings at every checkout, with a BEGIN and a ROLLBACK around it (three
-round trips, which were a third of the round trips of a submission and its delivery);
+round trips, a fifth of those of a submission and its delivery);
 a connection used a moment ago that broke since fails its statement once, and is
 replaced, like a connection that breaks mid-transaction.
 

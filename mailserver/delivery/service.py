@@ -1,13 +1,14 @@
 """The delivery workers as a service of `salus serve`.
 
-`delivery.workers` tasks (one on SQLite) each loop: look for due rows (a cheap read), claim a batch
-with a lease, attempt each, and sleep until the next nudge from the submission listeners
-or the poll interval. The workers of a node claim one at a time, and after a claim that
-found less than a full batch the node's next claim waits `gather_seconds`: the rows of
-concurrent sessions gather into one delivery transaction instead of each worker, woken
-by each nudge, claiming the one or two rows that came since another worker's claim (on
-PostgreSQL, with four workers, that made batches of 1.4 rows at one session). A full
-batch lets the next worker claim at once, so a backlog drains with every worker. On SQLite, where one node owns the database, leases left by a
+`delivery.workers` tasks (one on SQLite) each loop: look for due rows (a cheap read),
+claim a batch with a lease, attempt each, and sleep until the next nudge from the
+submission listeners or the poll interval. The workers of a node claim one at a time,
+and after a claim that found less than a full batch the node's next claim waits
+`gather_seconds`: the rows of concurrent sessions gather into one delivery transaction
+instead of each worker, woken by each nudge, claiming the one or two rows that came
+since another worker's claim (on PostgreSQL, with four workers, that made batches of 1.4
+rows at one session). A full batch lets the next worker claim at once, so a backlog
+drains with every worker. On SQLite, where one node owns the database, leases left by a
 previous process are released at start; on PostgreSQL other nodes may be alive, so a
 dead node's leases simply expire. Stop lets each worker finish its current attempt.
 """
