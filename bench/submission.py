@@ -7,6 +7,12 @@ Received, the queue commit with `synchronous=FULL`, and its delivery workers sto
 each message in the INBOX at the same time). A second table sends Salus a ~200 KB CDA
 attachment against a plain message of the same size. The sink is aiosmtpd 1.4.6 with the same TLS context and
 the same `directory.authn.authenticate`, answering 250 to DATA without looking at it.
+The protecting sink is that sink plus the one step every message needs whatever the
+design (DESIGN section 8: nothing stored or sent unsigned or unencrypted): it signs and
+encrypts each message in the same crypto pool with the same keys as Salus, then answers
+250 without storing anything. Its rate is the ceiling of any Salus built from these
+parts on this machine; Salus/(sink + protect) is the share of that ceiling Salus keeps
+while it also runs policy, the queue commit, the audit trail and delivery.
 For scale, Postfix's smtp-source drives smtp-sink and the sink in plaintext.
 
 Each session opens one connection and sends all its messages on it (an MUA or an
@@ -55,7 +61,42 @@ def free_port() -> int:
 
 
 # ---- the bare sink (runs as its own process) -----------------------------------------
-def serve_sink(data_dir: Path, port: int, plain: bool) -> None:
+class Protection:
+    """What the protecting sink does to every message: the one step no design of Salus
+    can leave out (DESIGN section 8, no plaintext escape), the same call Salus's protect
+    step makes (gateway.protect), in the same crypto pool (crypto.pool, as many workers
+    as `salus serve` starts), with the same keys (doctor.1 signs, RSA-3072; doctor.2 is
+    the recipient, EnvelopedData AES-256-CBC)."""
+
+    def __init__(self, data_dir: Path, workers: int | None) -> None:
+        from crypto.pool import CryptoPool  # noqa: PLC0415
+
+        self.data_dir = data_dir
+        self.pool = CryptoPool(workers)
+        self.key_pem = self.chain_pem = self.cert_pem = b""
+
+    async def start(self, db: Any) -> None:
+        from crypto import keystore, service_key  # noqa: PLC0415
+        from crypto.sealing import KeySealer  # noqa: PLC0415
+
+        current, previous = service_key.load_with_previous(service_key.key_path(self.data_dir))
+        keys = await keystore.signing_keys(db, DOCTOR)
+        assert keys is not None, "the benchmark issues the sender's keys first"
+        signer = keystore.open_signer(KeySealer(current, previous), self.data_dir, keys)
+        self.key_pem, self.chain_pem = signer.key_pem, signer.chain_pem
+        self.cert_pem = await keystore.recipient_cert(db, COLLEAGUE)
+        await self.pool.start()
+
+    async def __call__(self, message: bytes) -> bytes:
+        from crypto import smime  # noqa: PLC0415
+
+        outer, entity = smime.split_message(message)
+        body = await self.pool.run(smime.sign_and_encrypt, entity, self.key_pem, self.chain_pem,
+                                   [self.cert_pem], "smime")
+        return smime.join_message(outer, body)
+
+
+def serve_sink(data_dir: Path, port: int, plain: bool, protect: bool = False) -> None:
     from aiosmtpd.smtp import SMTP, AuthResult  # noqa: PLC0415
 
     from config.settings import load_settings  # noqa: PLC0415
@@ -65,6 +106,7 @@ def serve_sink(data_dir: Path, port: int, plain: bool) -> None:
     from storage.database import Database  # noqa: PLC0415
 
     settings = load_settings(data_dir)
+    protection = Protection(data_dir, settings.gateway.crypto_workers or None) if protect else None
 
     class Sink:
         def __init__(self, db: Database) -> None:
@@ -79,10 +121,15 @@ def serve_sink(data_dir: Path, port: int, plain: bool) -> None:
             return AuthResult(success=True)
 
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            if protection is not None:
+                await protection(envelope.original_content)
+                return "250 2.0.0 Ok: protected and discarded"
             return "250 2.0.0 Ok: discarded"
 
     async def main() -> None:
         db = Database(settings.database_url)
+        if protection is not None:
+            await protection.start(db)
         handler = Sink(db)
         context = None if plain else server_context(tls_material(settings))
         loop = asyncio.get_running_loop()
@@ -99,6 +146,8 @@ def serve_sink(data_dir: Path, port: int, plain: bool) -> None:
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
         server.close()
+        if protection is not None:
+            await protection.pool.stop()
         await db.dispose()
 
     asyncio.run(main())
@@ -140,9 +189,11 @@ def start_salus(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def start_sink(data_dir: Path, port: int, *, plain: bool = False) -> subprocess.Popen[bytes]:
+def start_sink(
+    data_dir: Path, port: int, *, plain: bool = False, protect: bool = False
+) -> subprocess.Popen[bytes]:
     args = [sys.executable, "-m", "bench.submission", "sink", "--data-dir", str(data_dir),
-            "--port", str(port)] + (["--plain"] if plain else [])
+            "--port", str(port)] + (["--plain"] if plain else []) + (["--protect"] if protect else [])
     return subprocess.Popen(args, cwd=Path(__file__).resolve().parents[1],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -322,16 +373,18 @@ async def compare(
     """The rate table, and where the CPU goes per message in each cell (`database`:
     count the PostgreSQL server's processes as Salus's)."""
     tls = tls_client(data_dir)
-    lines = ["| size | sessions | msgs | sink msg/s | Salus msg/s | Salus/sink | sink p50/p99 ms "
-             "| Salus p50/p99 ms | set-up p50 ms sink/Salus |", "|---|---|---|---|---|---|---|---|---|"]
-    cpu = ["| size | sessions | loadgen (sink run) | sink | loadgen (Salus run) | Salus loop "
-           "| Salus other threads | Salus crypto workers | PostgreSQL | Salus total | Salus may use "
-           "at half the sink's rate |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| size | sessions | msgs | sink msg/s | sink + protect msg/s | Salus msg/s | Salus/sink "
+             "| (sink + protect)/sink | Salus/(sink + protect) | sink p50/p99 ms "
+             "| sink + protect p50/p99 ms | Salus p50/p99 ms | set-up p50 ms sink/Salus |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    cpu = ["| size | sessions | loadgen (sink run) | sink | sink + protect | loadgen (Salus run) "
+           "| Salus loop | Salus other threads | Salus crypto workers | PostgreSQL | Salus total "
+           "| Salus may use at half the sink's rate |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     cores = os.cpu_count() or 1
     for size, sessions, connections, per in cells(quick):
         load = Load(sessions, connections, per, size, DOCTOR, (COLLEAGUE,))
         results, windows = {}, {}
-        for name in ("sink", "salus"):
+        for name in ("sink", "protect", "salus"):
             target = Target("127.0.0.1", ports[name], tls, DOCTOR, PASSWORD)
             await run(target, Load(1, 1, 1, size, DOCTOR, (COLLEAGUE,)))  # warm-up
             if name == "salus":
@@ -341,19 +394,25 @@ async def compare(
             if name == "salus":
                 await drained(data_dir)  # the last messages' deliveries in the window
                 windows[name].server_done()
-            print(row(f"{name:5} {size // KB:>5} KB x{sessions:>2}", results[name]), flush=True)
-        sink, salus = results["sink"], results["salus"]
+            print(row(f"{name:7} {size // KB:>5} KB x{sessions:>2}", results[name]), flush=True)
+        sink, protect, salus = results["sink"], results["protect"], results["salus"]
         lines.append(
-            f"| {size // KB} KB | {sessions} | {load.messages} | {sink.rate:.1f} | {salus.rate:.1f} "
-            f"| {salus.rate / sink.rate:.2f} | {sink.p50_ms:.1f} / {sink.p99_ms:.1f} "
-            f"| {salus.p50_ms:.1f} / {salus.p99_ms:.1f} | {sink.setup_p50_ms:.0f} / {salus.setup_p50_ms:.0f} |"
+            f"| {size // KB} KB | {sessions} | {load.messages} | {sink.rate:.1f} | {protect.rate:.1f} "
+            f"| {salus.rate:.1f} | {salus.rate / sink.rate:.2f} | {protect.rate / sink.rate:.2f} "
+            f"| {salus.rate / protect.rate:.2f} | {sink.p50_ms:.1f} / {sink.p99_ms:.1f} "
+            f"| {protect.p50_ms:.1f} / {protect.p99_ms:.1f} | {salus.p50_ms:.1f} / {salus.p99_ms:.1f} "
+            f"| {sink.setup_p50_ms:.0f} / {salus.setup_p50_ms:.0f} |"
         )
-        sink_ms = sum(windows["sink"].per_message_ms(k, sink) for k in ("loop", "threads", "workers"))
+        sink_ms, protect_ms = (
+            sum(windows[name].per_message_ms(k, results[name]) for k in ("loop", "threads", "workers"))
+            for name in ("sink", "protect")
+        )
         parts = [windows["salus"].per_message_ms(k, salus)
                  for k in ("loop", "threads", "workers", "database")]
+        protect_workers = windows["protect"].per_message_ms("workers", protect)
         cpu.append(
             f"| {size // KB} KB | {sessions} | {windows['sink'].per_message_ms('loadgen', sink):.2f} "
-            f"| {sink_ms:.2f} | {windows['salus'].per_message_ms('loadgen', salus):.2f} "
+            f"| {sink_ms:.2f} | {protect_ms:.2f} (workers {protect_workers:.2f}) | {windows['salus'].per_message_ms('loadgen', salus):.2f} "
             + "".join(f"| {part:.2f} " for part in parts) + f"| {sum(parts):.2f} "
             f"| {_budget_ms(cores, sink.rate, windows['salus'].per_message_ms('loadgen', salus)):.2f} |"
         )
@@ -503,22 +562,25 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--protect", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mode == "sink":
-        serve_sink(args.data_dir, args.port, args.plain)
+        serve_sink(args.data_dir, args.port, args.plain, args.protect)
         return
     with tempfile.TemporaryDirectory(prefix="salus-bench-") as tmp:
         data_dir = Path(tmp) / "op"
         init(data_dir, args.database_url)
         asyncio.run(seed(data_dir))
         issue_keys(data_dir)
-        salus_port, sink_port = free_port(), free_port()
+        salus_port, sink_port, protect_port = free_port(), free_port(), free_port()
         salus, sink = start_salus(data_dir, salus_port), start_sink(data_dir, sink_port)
+        protecting = start_sink(data_dir, protect_port, protect=True)
         try:
             wait_ready(salus_port, salus)
             wait_ready(sink_port, sink)
-            ports = {"salus": salus_port, "sink": sink_port}
-            pids = {"salus": salus.pid, "sink": sink.pid}
+            wait_ready(protect_port, protecting)
+            ports = {"salus": salus_port, "sink": sink_port, "protect": protect_port}
+            pids = {"salus": salus.pid, "sink": sink.pid, "protect": protecting.pid}
             table, cpu = asyncio.run(
                 compare(data_dir, ports, pids, args.quick, database=bool(args.database_url))
             )
@@ -527,6 +589,7 @@ def main() -> None:
         finally:
             stop(salus)
             stop(sink)
+            stop(protecting)
         scale = postfix_scale(data_dir, args.quick)
         floor = fsync_floor(data_dir)
         signature = signature_ms()
