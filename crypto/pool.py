@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -82,6 +83,10 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     fd = conn.fileno()
     os.set_blocking(fd, True)
+    # What the forkserver preloaded (the crypto packages, pgpy's among them) lives as
+    # long as the worker: out of the collector's walks, a full collection no longer
+    # holds up the job in hand for tens of milliseconds (mailserver.app.settle_heap).
+    gc.freeze()
     try:
         _write_all(fd, _HEADER.pack(len(_READY)) + _READY)
         while True:

@@ -5,6 +5,7 @@ pool down for the next message."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 from pathlib import Path
@@ -169,5 +170,16 @@ async def test_results_the_owner_cannot_read_cancelled_jobs_and_ctrl_c(tmp_path:
         await asyncio.sleep(0.1)
         os.kill(worker.process.pid or 0, signal.SIGINT)
         assert await signalled == "slept"
+    finally:
+        await pool.stop()
+
+
+async def test_workers_keep_their_preloaded_objects_out_of_collections() -> None:
+    """A full collection in a worker walks only what its jobs left alive, not the
+    crypto packages it started with."""
+    pool = CryptoPool(workers=1)
+    await pool.start()
+    try:
+        assert await pool.run(gc.get_freeze_count) > 10_000
     finally:
         await pool.stop()
