@@ -216,6 +216,15 @@ async def current_crl(session: AsyncSession) -> x509.CertificateRevocationList |
     return None if state is None else x509.load_pem_x509_crl(state.pem.encode("ascii"))
 
 
+async def crl_pems(session: AsyncSession) -> list[bytes]:
+    """The current CRL of this operator's CA as the signature checks take it (PEM, none
+    before the first is signed)."""
+    pem = (
+        await session.execute(select(CaCrl.pem).where(CaCrl.id == _CRL_ROW))
+    ).scalar_one_or_none()
+    return [] if pem is None else [pem.encode("ascii")]
+
+
 async def refresh_crl(
     session: AsyncSession,
     open_ca: Callable[[], service_ca.ServiceCa],

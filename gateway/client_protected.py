@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from cryptography.hazmat.primitives import serialization
-
 from crypto import keystore, openpgp, smime
 from crypto.ca import export_chain
 from crypto.errors import DecryptionError, EnvelopeRefused, NoUsableKey
@@ -128,7 +126,4 @@ async def _trust(protector: Protector) -> tuple[bytes, list[bytes]]:
     """This operator's CA chain (the anchors of its mailboxes' signatures) and its CRL."""
     anchors = await asyncio.to_thread(export_chain, protector.data_dir)
     async with protector.db.lookup() as session:
-        crl = await keystore.current_crl(session)
-    if crl is None:
-        return anchors, []
-    return anchors, [crl.public_bytes(serialization.Encoding.PEM)]
+        return anchors, await keystore.crl_pems(session)

@@ -74,12 +74,15 @@ def verify_smime(
     anchors_pem: Sequence[bytes],
     sender: str,
     at: dt.datetime,
+    *,
+    crl: Sequence[bytes] = (),
 ) -> Verified:
     """Decrypt with one of the recipient's (key, certificate) generations; the signature
-    must chain to `anchors_pem` (the sending domain's CA) with a certificate for `sender`."""
+    must chain to `anchors_pem` (the sending domain's CA) with a certificate for `sender`
+    that `crl` (that CA's revocation lists, PEM) does not revoke."""
     _, entity = smime.split_message(message)
     try:
-        result = smime.unprotect(entity, keys, anchors_pem, at, sender=sender)
+        result = smime.unprotect(entity, keys, anchors_pem, at, crl, sender=sender)
     except EnvelopeRefused as exc:
         raise InboundRefused(f"the message's encryption is refused: {exc.detail}") from None
     except DecryptionError:

@@ -138,8 +138,10 @@ async def _verified(runtime: Runtime, job: _Job) -> inbound.Verified:
     pool, now = runtime.crypto_pool, utcnow()
     try:
         if job.form == inbound.SMIME:
-            keys, anchors = await _smime_keys(runtime, job.recipient)
-            return await pool.run(inbound.verify_smime, job.content, keys, [anchors], sender, now)
+            keys, anchors, crl = await _smime_keys(runtime, job.recipient)
+            return await pool.run(
+                inbound.verify_smime, job.content, keys, [anchors], sender, now, crl=crl
+            )
         secrets, public = await _openpgp_keys(runtime, job.recipient, sender)
         return await pool.run(inbound.verify_openpgp, job.content, secrets, public, sender, now)
     except InboundRefused as refused:
@@ -154,13 +156,18 @@ def _from_address(job: _Job) -> str:
     return addresses[0]
 
 
-async def _smime_keys(runtime: Runtime, recipient: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+async def _smime_keys(
+    runtime: Runtime, recipient: str
+) -> tuple[list[tuple[bytes, bytes]], bytes, list[bytes]]:
+    """The recipient's key generations, this operator's CA chain and its current CRL: a
+    sender's certificate revoked while the message waited in the queue fails the check."""
     async with runtime.db.lookup() as session:
         pairs = await keystore.decryption_keys(session, runtime.sealer, recipient)
+        crl = await keystore.crl_pems(session)
     if not pairs:
         raise NotDecrypted(recipient, "this mailbox has no key to decrypt with")
     anchors = await asyncio.to_thread(export_chain, runtime.settings.data_dir)
-    return [(p.key_pem, p.chain_pem) for p in pairs], anchors
+    return [(p.key_pem, p.chain_pem) for p in pairs], anchors, crl
 
 
 async def _openpgp_keys(runtime: Runtime, recipient: str, sender: str) -> tuple[list[str], str]:

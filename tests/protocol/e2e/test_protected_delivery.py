@@ -19,9 +19,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text, update
 
-from crypto import keystore
+from crypto import keystore, smime
 from crypto.openpgp import fingerprint
+from crypto.policy import FORM_GCM as GCM_FORM
 from directory.models import Mailbox
+from gateway.pipeline import Copy
+from mailserver.queue.committer import GroupCommitter
+from mailserver.queue.enqueue import Submission
+from mailserver.queue.ids import new_queue_id
+from mailserver.queue.models import Origin
 from storage.base import utcnow
 from tests.protocol.e2e.node import DPI, GCM, KEYLESS, OPENPGP, Node, exported_key, openssl
 from tests.protocol.openpgp.conftest import Gpg
@@ -131,6 +137,36 @@ async def test_a_server_decrypt_mailbox_reads_verified_plaintext(
     assert parsed["Message-ID"] == f"<{message_id}>"
 
 
+async def test_a_signer_revoked_while_queued_fails_server_decrypt(salus: Node) -> None:
+    """A message signed before its sender's certificate was revoked, still in the queue
+    when the revocation comes, is checked against the CRL at delivery: it bounces with
+    the reason, and no plaintext reaches the mailbox."""
+    async with salus.db.lookup() as session:
+        signing = await keystore.signing_keys(session, DOCTOR)
+        recipient_cert = await keystore.recipient_cert(session, DPI)
+    assert signing is not None
+    signer = keystore.open_signer(salus.runtime.sealer, salus.data_dir, signing)
+    message_id, message = letter(DPI)
+    outer, entity = smime.split_message(message)
+    protected = smime.join_message(
+        outer,
+        smime.sign_and_encrypt(
+            entity, signer.key_pem, signer.chain_pem, [recipient_cert], GCM_FORM
+        ),
+    )
+    await asyncio.to_thread(salus.salus, "keys", "revoke", DOCTOR)
+    queued = Submission(
+        new_queue_id(), message_id, DOCTOR, Origin.SUBMISSION, [Copy(protected, (DPI,))]
+    )
+    await GroupCommitter(salus.db, salus.runtime.at_rest).commit(queued)
+    salus.wakeup.notify()
+    rows = await salus.settled(1)
+    assert [(r, s) for r, s, _ in rows if r == DPI] == [(DPI, "bounced")], rows
+    reply = next(text for r, _, text in rows if r == DPI)
+    assert "5.7.5" in reply and "revoked" in reply, reply
+    assert await asyncio.to_thread(salus.inbox, DPI) == []
+
+
 async def test_no_body_plaintext_is_stored(salus_any_db: Node) -> None:
     """The stored bytes of delivered messages hold no plaintext of their bodies: the
     SQLite database file and its WAL, or PostgreSQL's raw columns."""
@@ -170,7 +206,11 @@ async def _postgres_bytes(node: Node) -> bytes:
             values = await session.execute(text(f'SELECT "{column}" FROM "{table}"'))
             for (value,) in values:
                 if value is not None:
-                    chunks.append(bytes(value) if isinstance(value, memoryview | bytes) else str(value).encode())
+                    chunks.append(
+                        bytes(value)
+                        if isinstance(value, memoryview | bytes)
+                        else str(value).encode()
+                    )
     return b"\n".join(chunks)
 
 
