@@ -14,12 +14,12 @@ from crypto.errors import CaError
 from crypto.sealing import KeySealer
 from storage import audit, migrate
 from storage.base import utcnow
-from storage.cli import fail, load_cli_settings, run_async
+from storage.cli import data_dir_option, fail, load_cli_settings, run_async
 from storage.database import Database
 
 
 @click.command()
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@data_dir_option
 @click.option("--domain", required=True, help="The mail domain this operator serves.")
 @click.option("--hostname", help="Host name for TLS (default mail.DOMAIN).")
 @click.option("--database-url", help="postgresql+asyncpg://… (default: SQLite in DIR).")

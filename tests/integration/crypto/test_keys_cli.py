@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import ssl
 import subprocess
 import sys
@@ -227,3 +228,19 @@ async def test_init_issue_renew_export_revoke_rotate(database_url: str, tmp_path
     assert actions.count(("keys.issue", "refused")) == 4
     for action in ("keys.issue", "keys.renew", "keys.export", "keys.revoke", "service-key.rotate"):
         assert (action, "ok") in actions, action
+
+
+def test_init_takes_the_data_dir_from_the_environment(tmp_path: Path) -> None:
+    """Like every leaf command, `salus init` defaults to SALUS_DATA_DIR (DESIGN section 2)."""
+    data = tmp_path / "from-env"
+    done = subprocess.run(
+        [str(SALUS), "init", "--domain", "salus.test"],
+        env={**os.environ, "SALUS_DATA_DIR": str(data)},
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert load_settings(data).service.domain == "salus.test"
+    assert not (tmp_path / "var").exists()
