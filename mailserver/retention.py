@@ -10,9 +10,11 @@ of one mailbox and appends one `retention.purge` audit entry naming the mailbox,
 count and the cutoff (never content).
 
 Audit: `retention.audit_days`. Entries are removed by sequence number, below the first
-entry written at or after the cutoff: with several nodes, clocks may disagree by a little,
-and cutting by time alone could leave a hole in the middle of the chain. What remains is
-one contiguous chain from its first kept entry, which `salus audit verify` checks.
+entry written at or after the cutoff (`storage.audit.purge_before`: with several nodes,
+clocks may disagree by a little, and cutting by time alone could leave a hole in the
+middle of the chain). What remains is one contiguous chain from its first kept entry,
+which the audit head records as the chain's start in the same transaction, and which
+`salus audit verify` checks.
 
 Running on every node is harmless: the row locks serialise the work and a second pass
 finds nothing left to remove (and audits nothing).
@@ -24,7 +26,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.logging import Event, get_logger
@@ -36,7 +38,6 @@ from mailserver.store.mailboxes import lock_mailbox
 from mailserver.store.models import Folder, Message
 from mailserver.store.writes import lock_folder_by_id, remove_messages
 from storage import audit
-from storage.audit import AuditEntry
 from storage.base import utcnow
 from storage.database import Database
 
@@ -90,13 +91,7 @@ async def purge_expired(
 async def purge_audit(db: Database, cutoff: dt.datetime) -> int:
     """Remove the entries before the first one written at or after `cutoff`; audit it."""
     async with db.write() as session:
-        first_kept = (
-            await session.execute(select(func.min(AuditEntry.seq)).where(AuditEntry.at >= cutoff))
-        ).scalar_one_or_none()
-        query = delete(AuditEntry)
-        if first_kept is not None:
-            query = query.where(AuditEntry.seq < first_kept)
-        removed = int((await session.execute(query)).rowcount or 0)  # type: ignore[attr-defined]
+        removed = await audit.purge_before(session, cutoff)
         if removed:
             detail = {"entries": removed, "cutoff": cutoff.isoformat(timespec="seconds")}
             await audit.append(

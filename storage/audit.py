@@ -2,9 +2,12 @@
 
 Each entry records who did what to which object, with what result and from where; never
 message content. Entry n stores `hash = SHA-256(prev_hash || canonical(entry))`, and a
-single-row head table holds the last sequence number and hash. Appending locks the head
-row (`FOR UPDATE` on PostgreSQL; SQLite has one writer), so entries written by several
-nodes still form one chain. `verify` walks the chain and names the first broken link.
+single-row head table holds the last sequence number and hash, and where the kept chain
+starts: the first kept entry's sequence number and the prev_hash it carries (entry 1 and
+GENESIS until retention removes old entries; `purge_before` moves it with the delete).
+Appending locks the head row (`FOR UPDATE` on PostgreSQL; SQLite has one writer), so
+entries written by several nodes still form one chain. `verify` walks the chain from the
+recorded start to the head and names the first broken link.
 
 Callers append inside their own write transaction, so an action and its audit entry
 commit or roll back together.
@@ -71,9 +74,13 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64), default=GENESIS)
+    # Where the kept chain starts; only retention moves it (appends never touch it).
+    first_seq: Mapped[int] = mapped_column(BigInteger, default=1)
+    first_prev_hash: Mapped[str] = mapped_column(String(64), default=GENESIS)
 
 
 _ENTRIES = cast(Table, AuditEntry.__table__)
+_HEAD = cast(Table, AuditHead.__table__)
 _HEAD_KEY = identity_key(AuditHead, 1)
 _READ_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
 _MOVE_HEAD = (
@@ -85,6 +92,19 @@ _SQLITE_READ_HEAD = "SELECT seq, hash FROM audit_head WHERE id = 1"
 _SQLITE_MOVE_HEAD = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"
 _PG_MOVE_HEAD = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1"
 _PG_READ_HEAD = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
+# Only retention and verify read or move the start of the chain.
+_READ_START = select(_HEAD.c.first_seq, _HEAD.c.first_prev_hash).where(_HEAD.c.id == 1)
+_MOVE_START = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(first_seq=bindparam("b_seq"), first_prev_hash=bindparam("b_prev"))
+)
+_FIRST_KEPT = (
+    select(AuditEntry.seq, AuditEntry.prev_hash)
+    .where(AuditEntry.at >= bindparam("b_cutoff"))
+    .order_by(AuditEntry.seq)
+    .limit(1)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,17 +233,22 @@ async def record(db: Database, *events: AuditEvent) -> None:
 async def verify(db: Database, batch: int = 5000) -> int:
     """Walk the whole chain; return the number of entries, or raise AuditChainBroken.
 
-    Entries removed by the retention policy leave the first kept entry pointing at a
-    hash we no longer have: the chain is checked from the first kept entry on, and the
+    The walk starts where the head says the kept chain starts (entry 1 and GENESIS, or
+    the first entry retention kept and the hash of the last one it removed), so entries
+    removed from the start outside retention are named like those removed elsewhere; the
     head must match the last entry.
     """
+    async with db.read() as session:
+        start = (await session.execute(_READ_START)).one_or_none()
+    first_seq, first_prev = (int(start[0]), str(start[1])) if start else (1, GENESIS)
     count = 0
-    prev: str | None = None
-    expected_seq: int | None = None
+    prev, expected_seq = first_prev, first_seq
     async for entry in _entries(db, None, batch):
-        if expected_seq is not None and entry.seq != expected_seq:
+        if count == 0:
+            _check_start(entry, first_seq, first_prev)
+        if entry.seq != expected_seq:
             raise AuditChainBroken(entry.seq, f"entry {expected_seq} is missing")
-        if prev is not None and entry.prev_hash != prev:
+        if entry.prev_hash != prev:
             raise AuditChainBroken(entry.seq, "does not link to the previous entry")
         if (
             _link(entry.prev_hash, _canonical(entry.seq, entry.at, entry, entry.detail))
@@ -234,11 +259,33 @@ async def verify(db: Database, batch: int = 5000) -> int:
         count += 1
     async with db.read() as session:
         head = (await session.execute(select(AuditHead))).scalar_one_or_none()
-    if head is not None and head.seq != 0 and (head.hash != prev or head.seq + 1 != expected_seq):
+    if head is not None and (head.hash != prev or head.seq + 1 != expected_seq):
         raise AuditChainBroken(
             head.seq, "the chain head does not match the last entry (entries removed)"
         )
     return count
+
+
+def _check_start(first: AuditEntry, first_seq: int, first_prev: str) -> None:
+    """The first entry left must be the start the head records."""
+    if first.seq > first_seq:
+        missing = (
+            f"entry {first_seq} is"
+            if first.seq == first_seq + 1
+            else f"entries {first_seq} to {first.seq - 1} are"
+        )
+        raise AuditChainBroken(
+            first.seq,
+            f"{missing} missing from the start of the chain (removed outside retention)",
+        )
+    if first.seq < first_seq:
+        raise AuditChainBroken(
+            first.seq, f"precedes the recorded start of the chain (entry {first_seq})"
+        )
+    if first.prev_hash != first_prev:
+        raise AuditChainBroken(
+            first.seq, "does not carry the previous hash recorded for the start of the chain"
+        )
 
 
 async def export(db: Database, since: dt.datetime | None = None) -> AsyncIterator[dict[str, Any]]:
@@ -277,6 +324,26 @@ async def _entries(
 
 
 async def purge_before(session: AsyncSession, cutoff: dt.datetime) -> int:
-    """Remove entries older than `cutoff` (retention); the caller audits the purge."""
-    result = await session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    """Remove the entries before the first one written at or after `cutoff` (retention),
+    and move the recorded start of the chain to the first kept entry, in the caller's
+    write transaction; the caller audits the purge.
+
+    By sequence number, not by time: with several nodes, clocks may disagree by a little,
+    and cutting by time alone could leave a hole in the middle of the chain. The head is
+    locked first, so no entry is appended between the delete and the start it records.
+    When every entry goes, the chain starts again at the next entry to be appended.
+    """
+    head = (await session.execute(_READ_HEAD)).one_or_none()
+    if head is None:
+        return 0
+    first_kept = (await session.execute(_FIRST_KEPT, {"b_cutoff": cutoff})).one_or_none()
+    first_seq, first_prev = (
+        (int(first_kept[0]), str(first_kept[1]))
+        if first_kept is not None
+        else (int(head[0]) + 1, str(head[1]))
+    )
+    result = await session.execute(delete(AuditEntry).where(AuditEntry.seq < first_seq))
+    removed = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if removed:
+        await session.execute(_MOVE_START, {"b_seq": first_seq, "b_prev": first_prev})
+    return removed

@@ -1,14 +1,27 @@
+"""The audit chain verifies when whole, and `verify` names what was altered or removed:
+an entry's content, entries at the start (outside retention), in the middle or at the
+end; retention's own removals leave a chain that verifies. On SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
+from config.settings import load_settings
+from mailserver.retention import purge_audit
 from storage import audit
 from storage.audit import AuditEntry, AuditEvent
+from storage.base import utcnow
 from storage.database import Database
 from storage.errors import AuditChainBroken
+
+SALUS = Path(sys.executable).parent / "salus"
+FROM_THE_START = "missing from the start of the chain (removed outside retention)"
 
 
 def _event(n: int) -> AuditEvent:
@@ -50,3 +63,103 @@ async def test_concurrent_first_appends_form_one_chain(db: Database) -> None:
 
     await asyncio.gather(*(audit.record(db, _event(n)) for n in range(8)))
     assert await audit.verify(db) == 8
+
+
+async def _remove(db: Database, *seqs: int) -> None:
+    """What someone with write access to the database, not retention, would do."""
+    async with db.write() as session:
+        await session.execute(delete(AuditEntry).where(AuditEntry.seq.in_(seqs)))
+
+
+async def _broken(db: Database) -> tuple[int, str]:
+    with pytest.raises(AuditChainBroken) as info:
+        await audit.verify(db)
+    return info.value.seq, info.value.reason
+
+
+async def test_first_entries_removed_are_detected(db: Database) -> None:
+    await audit.record(db, *(_event(n) for n in range(5)))
+    await _remove(db, 1)
+    assert await _broken(db) == (2, f"entry 1 is {FROM_THE_START}")
+    await _remove(db, 2, 3)
+    assert await _broken(db) == (4, f"entries 1 to 3 are {FROM_THE_START}")
+
+
+async def test_middle_entry_removed_is_detected(db: Database) -> None:
+    await audit.record(db, *(_event(n) for n in range(5)))
+    await _remove(db, 3)
+    assert await _broken(db) == (4, "entry 3 is missing")
+
+
+async def test_last_entries_removed_are_detected(db: Database) -> None:
+    await audit.record(db, *(_event(n) for n in range(5)))
+    head = (5, "the chain head does not match the last entry (entries removed)")
+    await _remove(db, 4, 5)
+    assert await _broken(db) == head
+    await _remove(db, 1, 2, 3)
+    assert await _broken(db) == head
+
+
+async def test_retention_purge_verifies_and_a_removal_after_it_is_detected(db: Database) -> None:
+    await audit.record(db, *(_event(n) for n in range(3)))
+    cutoff = utcnow()
+    await audit.record(db, *(_event(n) for n in range(3, 5)))
+    assert await purge_audit(db, cutoff) == 3
+    # Entries 4 and 5, and 6: the purge's own entry.
+    assert await audit.verify(db) == 3
+    await _remove(db, 4)
+    assert await _broken(db) == (5, f"entry 4 is {FROM_THE_START}")
+
+
+async def test_retention_purge_of_every_entry_verifies(db: Database) -> None:
+    await audit.record(db, *(_event(n) for n in range(3)))
+    assert await purge_audit(db, utcnow() + dt.timedelta(days=1)) == 3
+    assert await audit.verify(db) == 1
+    await _remove(db, 4)
+    assert (await _broken(db))[0] == 4  # the head's
+
+
+async def test_purge_cuts_by_sequence_when_clocks_disagree(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry written at a node whose clock lags, after an entry that is kept, is kept:
+    cutting by time would leave a hole in the middle of the chain."""
+    await audit.record(db, _event(1))
+    cutoff = utcnow()
+    await audit.record(db, _event(2))
+    monkeypatch.setattr(audit, "utcnow", lambda: utcnow() - dt.timedelta(minutes=1))
+    await audit.record(db, _event(3))
+    monkeypatch.undo()
+    async with db.write() as session:
+        assert await audit.purge_before(session, cutoff) == 1
+        await audit.append(session, _event(4))
+    assert [e["seq"] async for e in audit.export(db)] == [2, 3, 4]
+    assert await audit.verify(db) == 3
+
+
+def _salus(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SALUS), *args], check=False, capture_output=True, text=True, timeout=120
+    )
+
+
+async def test_cli_names_entries_removed_from_the_start(tmp_path: Path, database_url: str) -> None:
+    data_dir = tmp_path / "data"
+    backend = [] if database_url.startswith("sqlite") else ["--database-url", database_url]
+    done = _salus("init", "--data-dir", str(data_dir), "--domain", "salus.test", *backend)
+    assert done.returncode == 0, done.stderr
+    db = Database(load_settings(data_dir, {}).database_url)
+    try:
+        await audit.record(db, *(_event(n) for n in range(3)))
+        count = await audit.verify(db)
+        verified = _salus("audit", "verify", "--data-dir", str(data_dir))
+        assert (verified.returncode, verified.stdout) == (
+            0,
+            f"audit trail intact: {count} entries\n",
+        )
+        await _remove(db, 1)
+    finally:
+        await db.dispose()
+    broken = _salus("audit", "verify", "--data-dir", str(data_dir))
+    assert broken.returncode == 1
+    assert broken.stderr == f"salus: audit trail broken at entry 2: entry 1 is {FROM_THE_START}\n"

@@ -1,15 +1,19 @@
 """The migrations build the whole schema from empty, tear it down again, and match the
-models exactly (no pending autogenerate difference), on SQLite and PostgreSQL."""
+models exactly (no pending autogenerate difference), on SQLite and PostgreSQL; 0005
+records where an existing audit chain starts."""
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import delete, inspect
 
-from storage import migrate
+from storage import audit, migrate
+from storage.audit import AuditEntry
 from storage.base import Base
 from storage.database import Database
+from storage.errors import AuditChainBroken
 
 
 async def test_upgrade_downgrade_upgrade(database_url: str) -> None:
@@ -25,6 +29,28 @@ async def test_upgrade_downgrade_upgrade(database_url: str) -> None:
             left = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
         assert left <= {"alembic_version"}
         await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+
+async def test_audit_chain_start_of_an_existing_chain(database_url: str) -> None:
+    """A chain whose first entries retention already removed starts, after 0005, at its
+    first kept entry: it verifies, and removing that entry is detected."""
+    db = Database(database_url)
+    try:
+        await migrate.upgrade(db, "0004")
+        await audit.record(
+            db, *(audit.AuditEvent("admin", "x.test", f"o{n}@salus.test", "ok") for n in range(5))
+        )
+        async with db.write() as session:
+            await session.execute(delete(AuditEntry).where(AuditEntry.seq <= 2))
+        await migrate.upgrade(db, "0005")
+        assert await audit.verify(db) == 3
+        async with db.write() as session:
+            await session.execute(delete(AuditEntry).where(AuditEntry.seq == 3))
+        with pytest.raises(AuditChainBroken) as info:
+            await audit.verify(db)
+        assert info.value.seq == 4
     finally:
         await db.dispose()
 
