@@ -63,6 +63,7 @@ class Event(StrEnum):
     DELIVERY_RELAYED = "delivery.relayed"
     DELIVERY_FAILED = "delivery.failed"
     DSN_SENT = "dsn.sent"
+    DSN_SIGNER_MISSING = "dsn.signer_missing"
     # IMAP and the mailbox store
     IMAP_SESSION_OPENED = "imap.session.opened"
     IMAP_SESSION_CLOSED = "imap.session.closed"
