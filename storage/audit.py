@@ -235,15 +235,17 @@ async def verify(db: Database, batch: int = 5000) -> int:
 
     The walk starts where the head says the kept chain starts (entry 1 and GENESIS, or
     the first entry retention kept and the hash of the last one it removed), so entries
-    removed from the start outside retention are named like those removed elsewhere; the
-    head must match the last entry.
+    removed from the start outside retention are named like those removed elsewhere; it
+    ends at the head as read before the walk, whose last entry must match it. Entries a
+    running server appends meanwhile come after that head and are left for the next run.
     """
     async with db.read() as session:
         start = (await session.execute(_READ_START)).one_or_none()
+        head = (await session.execute(select(AuditHead.seq, AuditHead.hash))).one_or_none()
     first_seq, first_prev = (int(start[0]), str(start[1])) if start else (1, GENESIS)
     count = 0
     prev, expected_seq = first_prev, first_seq
-    async for entry in _entries(db, None, batch):
+    async for entry in _entries(db, None, batch, until=None if head is None else int(head[0])):
         if count == 0:
             _check_start(entry, first_seq, first_prev)
         if entry.seq != expected_seq:
@@ -257,8 +259,6 @@ async def verify(db: Database, batch: int = 5000) -> int:
             raise AuditChainBroken(entry.seq, "content does not match its hash (altered)")
         prev, expected_seq = entry.hash, entry.seq + 1
         count += 1
-    async with db.read() as session:
-        head = (await session.execute(select(AuditHead))).scalar_one_or_none()
     if head is not None and (head.hash != prev or head.seq + 1 != expected_seq):
         raise AuditChainBroken(
             head.seq, "the chain head does not match the last entry (entries removed)"
@@ -305,8 +305,10 @@ async def export(db: Database, since: dt.datetime | None = None) -> AsyncIterato
 
 
 async def _entries(
-    db: Database, since: dt.datetime | None, batch: int
+    db: Database, since: dt.datetime | None, batch: int, *, until: int | None = None
 ) -> AsyncIterator[AuditEntry]:
+    """Entries in sequence order, in batches of their own snapshots; with `until`, none
+    after that sequence number."""
     last = 0
     while True:
         query = (
@@ -314,6 +316,8 @@ async def _entries(
         )
         if since is not None:
             query = query.where(AuditEntry.at >= since)
+        if until is not None:
+            query = query.where(AuditEntry.seq <= until)
         async with db.read() as session:
             rows = list((await session.execute(query)).scalars())
         if not rows:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, update
@@ -62,6 +64,26 @@ async def test_concurrent_first_appends_form_one_chain(db: Database) -> None:
     import asyncio  # noqa: PLC0415
 
     await asyncio.gather(*(audit.record(db, _event(n)) for n in range(8)))
+    assert await audit.verify(db) == 8
+
+
+async def test_entries_appended_during_the_walk_are_left_for_the_next_run(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`salus audit verify` on a running server: what the server appends while the
+    chain is walked is not taken for a removal at the end."""
+    await audit.record(db, *(_event(n) for n in range(6)))
+    walk = audit._entries  # the walk, with an append in the middle of it
+
+    async def appended_meanwhile(*args: Any, **kwargs: Any) -> AsyncIterator[AuditEntry]:
+        async for entry in walk(*args, **kwargs):
+            if entry.seq == 2:
+                await audit.record(db, _event(100), _event(101))
+            yield entry
+
+    monkeypatch.setattr(audit, "_entries", appended_meanwhile)
+    assert await audit.verify(db, batch=2) == 6
+    monkeypatch.undo()
     assert await audit.verify(db) == 8
 
 
