@@ -36,7 +36,7 @@ from sqlalchemy import func, select, text
 
 from crypto import openpgp, smime
 from gateway.trust import inbound
-from mailserver.queue.models import PENDING, Delivery
+from mailserver.queue.models import OPEN, PENDING, Delivery
 from storage.base import utcnow
 from storage.database import Database
 from storage.errors import StorageUnavailable
@@ -112,7 +112,7 @@ DATABASE_UP: Final = Gauge(
 # status: the queue row status (queued, deferred, ...); computed from the database.
 QUEUE_DEPTH: Final = Gauge(
     "salus_queue_depth",
-    "Deliveries waiting in the shared queue, by status.",
+    "Deliveries waiting in the shared queue, by status (held: for an administrator).",
     ["status"],
     registry=REGISTRY,
 )
@@ -155,19 +155,20 @@ async def database_answers(db: Database) -> bool:
 
 
 async def refresh_queue_gauges(db: Database) -> None:
-    """Queue depth by pending status and the age of the oldest pending delivery."""
+    """Queue depth by status (pending or held) and the age of the oldest pending
+    delivery (held ones wait for an administrator, not for the workers)."""
     query = (
         select(Delivery.status, func.count(), func.min(Delivery.created_at))
-        .where(Delivery.status.in_(PENDING))
+        .where(Delivery.status.in_(OPEN))
         .group_by(Delivery.status)
     )
     async with db.read() as session:
         rows = (await session.execute(query)).all()
-    counts = dict.fromkeys(PENDING, 0)
+    counts = dict.fromkeys(OPEN, 0)
     firsts: list[dt.datetime] = []
     for status, count, first in rows:
         counts[status] = int(count)
-        if first is not None:
+        if first is not None and status in PENDING:
             firsts.append(first)
     oldest = min(firsts, default=None)
     for status, count in counts.items():

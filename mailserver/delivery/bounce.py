@@ -8,6 +8,7 @@ never produces another report. Called inside the transaction that records the ou
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,12 +33,13 @@ async def queue_report(
     settings: Settings,
     *,
     message: QueuedMessage,
-    row: Delivery,
+    rows: Sequence[Delivery],
     original: bytes,
-    status: dsn.RecipientStatus,
+    statuses: Sequence[dsn.RecipientStatus],
     now: dt.datetime,
 ) -> str:
-    """Queue a report about `row` to the sender of `message`; return its queue id."""
+    """Queue one report about `rows` (each with its status, in order) to the sender of
+    `message`; return its queue id."""
     queue_id = new_queue_id()
     hostname = settings.service.hostname
     report = dsn.Report(
@@ -47,7 +49,7 @@ async def queue_report(
         queue_id=message.id,
         arrival=message.received_at,
         original=original,
-        recipients=[status],
+        recipients=list(statuses),
         message_id=f"dsn.{queue_id}@{hostname}",
     )
     body = dsn.build(report, now)
@@ -58,16 +60,19 @@ async def queue_report(
         origin=Origin.DSN,
         copies=[Copy(body, (message.sender,))],
     )
-    event = AuditEvent(
-        "salus:delivery",
-        "dsn.queued",
-        queue_id,
-        status.action,
-        "",
-        {"about": message.id, "recipient": row.recipient, "status": status.status},
-    )
-    await enqueue(session, at_rest, submission, [event])
-    session.add(
+    events = [
+        AuditEvent(
+            "salus:delivery",
+            "dsn.queued",
+            queue_id,
+            status.action,
+            "",
+            {"about": message.id, "recipient": row.recipient, "status": status.status},
+        )
+        for row, status in zip(rows, statuses, strict=True)
+    ]
+    await enqueue(session, at_rest, submission, events)
+    session.add_all(
         QueueEvent(
             queue_id=message.id,
             delivery_id=row.id,
@@ -75,5 +80,6 @@ async def queue_report(
             event="dsn-queued",
             detail=f"{status.action} report {queue_id} to <{message.sender}>",
         )
+        for row, status in zip(rows, statuses, strict=True)
     )
     return queue_id

@@ -230,7 +230,7 @@ class Deliverer:
             status = RecipientStatus(row.recipient, "failed", _status_of(reply), reply, now)
             await queue_report(
                 session, self.runtime.at_rest, self.runtime.settings,
-                message=message, row=row, original=original, status=status, now=now,
+                message=message, rows=[row], original=original, statuses=[status], now=now,
             )
         await outcome.bounced(session, row, reply, now)
         await audit.append(session, _event(row, "delivery.bounced", "bounced", reply))
@@ -258,7 +258,7 @@ class Deliverer:
             status = RecipientStatus(row.recipient, "delayed", _status_of(reply), reply, now)
             await queue_report(
                 session, self.runtime.at_rest, settings,
-                message=message, row=row, original=original, status=status, now=now,
+                message=message, rows=[row], original=original, statuses=[status], now=now,
             )
             row.delay_notified = True
         await outcome.deferred(session, row, reply, now, retry_at)

@@ -9,6 +9,9 @@ content id as associated data, so a sealed blob does not open under another row.
 Rows are written parents first, without the ORM's unit of work, which would cost more
 per message than the commit itself on a busy server: on SQLite by the writer's own
 `sqlite3` connection, through Core elsewhere (storage.inline.insert_rows).
+
+A held submission (gateway.consistency "hold") has its rows written `held` and a `held`
+trace event with the reason: committed like any other, delivered only once released.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class Submission:
     copies: Sequence[Copy]
     submitter: str = ""
     client: str = ""
+    held: str = ""  # why its deliveries wait for an administrator; "" to deliver
 
     @property
     def recipients(self) -> list[str]:
@@ -92,6 +96,16 @@ async def enqueue_many(
                 "detail": f"from <{submission.sender}> for {len(submission.recipients)} recipient(s)",
             }
         )
+        if submission.held:
+            events.append(
+                {
+                    "queue_id": submission.queue_id,
+                    "delivery_id": None,
+                    "at": now,
+                    "event": DeliveryStatus.HELD.value,
+                    "detail": submission.held[:1000],
+                }
+            )
     for model, rows in (
         (QueuedMessage, messages),
         (QueuedContent, contents),
@@ -122,7 +136,7 @@ def _delivery_row(
         "queue_id": submission.queue_id,
         "content_id": content_id,
         "recipient": recipient,
-        "status": DeliveryStatus.QUEUED.value,
+        "status": (DeliveryStatus.HELD if submission.held else DeliveryStatus.QUEUED).value,
         "attempts": 0,
         "next_attempt_at": now,
         "lease_owner": None,

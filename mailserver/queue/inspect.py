@@ -2,7 +2,8 @@
 
 Views are plain values (no ORM objects leave here). `retry` makes a message's pending
 rows due now; `delete` gives them their final outcome, bounced "deleted by an
-administrator", without a DSN. Both are audited; neither ever touches a final row.
+administrator", without a DSN. Both are audited; neither ever touches a final row, nor a
+held one (mailserver.queue.hold releases or refuses those).
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.pipeline import bare_message_id
 from mailserver.queue import outcome
-from mailserver.queue.models import PENDING, Delivery, QueuedMessage, QueueEvent
+from mailserver.queue.models import (
+    OPEN,
+    PENDING,
+    Delivery,
+    DeliveryStatus,
+    QueuedMessage,
+    QueueEvent,
+)
 from storage import audit
 from storage.audit import AuditEvent
 from storage.base import utcnow
@@ -60,12 +68,27 @@ class MessageView:
     def pending(self) -> bool:
         return any(d.status in PENDING for d in self.deliveries)
 
+    @property
+    def held(self) -> bool:
+        return any(d.status == DeliveryStatus.HELD.value for d in self.deliveries)
 
-async def pending(db: Database, *, include_final: bool = False, limit: int = 1000) -> list[MessageView]:
-    """Messages with a pending delivery (or all, newest first when `include_final`)."""
+    @property
+    def hold_reason(self) -> str:
+        """Why it was held (its `held` trace event), when the view has its events."""
+        return next((e.detail for e in self.events if e.event == DeliveryStatus.HELD.value), "")
+
+
+async def pending(
+    db: Database, *, include_final: bool = False, held_only: bool = False, limit: int = 1000
+) -> list[MessageView]:
+    """Messages with a pending or held delivery, newest first (all of them with
+    `include_final`, only those with a held one with `held_only`)."""
     query = select(QueuedMessage).order_by(QueuedMessage.received_at.desc()).limit(limit)
-    if not include_final:
-        waiting = select(Delivery.queue_id).where(Delivery.status.in_(PENDING))
+    if held_only:
+        held = select(Delivery.queue_id).where(Delivery.status == DeliveryStatus.HELD.value)
+        query = query.where(QueuedMessage.id.in_(held))
+    elif not include_final:
+        waiting = select(Delivery.queue_id).where(Delivery.status.in_(OPEN))
         query = query.where(QueuedMessage.id.in_(waiting))
     async with db.read() as session:
         messages = list((await session.execute(query)).scalars())
@@ -137,20 +160,20 @@ async def delete(db: Database, queue_id: str, *, actor: str) -> int:
 
 
 async def _view(session: AsyncSession, message: QueuedMessage, *, with_events: bool) -> MessageView:
-    rows = (
-        await session.execute(
-            select(Delivery).where(Delivery.queue_id == message.id).order_by(Delivery.id)
-        )
-    ).scalars()
-    events: tuple[EventView, ...] = ()
-    if with_events:
-        found = (
+    rows = list(
+        (
             await session.execute(
-                select(QueueEvent)
-                .where(QueueEvent.queue_id == message.id)
-                .order_by(QueueEvent.at, QueueEvent.id)
+                select(Delivery).where(Delivery.queue_id == message.id).order_by(Delivery.id)
             )
         ).scalars()
+    )
+    events: tuple[EventView, ...] = ()
+    held = any(r.status == DeliveryStatus.HELD.value for r in rows)
+    if with_events or held:  # a list shows why a message is held, not its history
+        query = select(QueueEvent).where(QueueEvent.queue_id == message.id)
+        if not with_events:
+            query = query.where(QueueEvent.event == DeliveryStatus.HELD.value)
+        found = (await session.execute(query.order_by(QueueEvent.at, QueueEvent.id))).scalars()
         events = tuple(EventView(e.at, e.delivery_id, e.event, e.detail) for e in found)
     return MessageView(
         queue_id=message.id,

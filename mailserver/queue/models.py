@@ -3,7 +3,9 @@ events `salus trace` shows.
 
 A delivery row moves `queued → delivered | deferred → … → delivered | bounced` (and
 `relayed` for remote recipients, added by the trust-space relay); `final_at` is set once,
-with the final state. Message content is sealed under the service key (no plaintext at
+with the final state. A message held for an administrator (gateway.consistency "hold")
+has its rows `held`: neither pending (no worker claims them) nor final, until `salus
+queue release` makes them `queued` or `salus queue delete` bounces them. Message content is sealed under the service key (no plaintext at
 rest) and dropped once no delivery needs it.
 """
 
@@ -30,12 +32,16 @@ from storage.base import Base, UtcDateTime, utcnow
 class DeliveryStatus(enum.StrEnum):
     QUEUED = "queued"
     DEFERRED = "deferred"
+    HELD = "held"
     DELIVERED = "delivered"
     BOUNCED = "bounced"
     RELAYED = "relayed"
 
 
+# Waiting for a delivery worker.
 PENDING = (DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value)
+# Not final yet: pending, or held for an administrator (which no worker claims).
+OPEN = (*PENDING, DeliveryStatus.HELD.value)
 FINAL = (
     DeliveryStatus.DELIVERED.value,
     DeliveryStatus.BOUNCED.value,

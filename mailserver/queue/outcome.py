@@ -18,7 +18,14 @@ from typing import cast
 from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailserver.queue.models import PENDING, Delivery, DeliveryStatus, QueuedContent, QueueEvent
+from mailserver.queue.models import (
+    OPEN,
+    PENDING,
+    Delivery,
+    DeliveryStatus,
+    QueuedContent,
+    QueueEvent,
+)
 from storage.database import Database
 from storage.inline import execute_many, insert_rows
 
@@ -163,13 +170,12 @@ def _moved(row: Delivery, status: DeliveryStatus, detail: str, now: dt.datetime)
 
 
 async def _release(session: AsyncSession, content_ids: Iterable[str]) -> None:
-    """Drop the sealed contents that no pending row needs any more (after the flush)."""
+    """Drop the sealed contents that no pending or held row needs any more (after the
+    flush)."""
     ids = list(content_ids)
     if not ids:
         return
-    still_needed = exists().where(
-        Delivery.content_id == QueuedContent.id, Delivery.status.in_(PENDING)
-    )
+    still_needed = exists().where(Delivery.content_id == QueuedContent.id, Delivery.status.in_(OPEN))
     await session.execute(
         update(QueuedContent)
         .where(QueuedContent.id.in_(ids), QueuedContent.sealed.is_not(None), ~still_needed)
