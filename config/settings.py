@@ -116,7 +116,9 @@ class DatabaseSettings:
 @dataclass(frozen=True, slots=True)
 class GatewaySettings:
     routing_address: str = ""
-    # What to do when explicit recipients disagree with the documents' recipients.
+    # What to do when explicit recipients disagree with the documents' recipients:
+    # "warn" (deliver, noted in the audit trail), "refuse" (550) or "hold" (accept, and
+    # deliver only once an administrator releases it).
     consistency: str = "warn"
     # Processes that sign, encrypt and decrypt (0: one per CPU core).
     crypto_workers: int = 0
@@ -300,8 +302,8 @@ def _validate(s: Settings) -> list[str]:
             "database.url: use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
         )
     problems.extend(_listener_clashes(s))
-    if s.gateway.consistency not in ("warn", "refuse"):
-        problems.append("gateway.consistency: must be 'warn' or 'refuse'")
+    if s.gateway.consistency not in ("warn", "refuse", "hold"):
+        problems.append("gateway.consistency: must be 'warn', 'refuse' or 'hold'")
     if "@" not in s.routing_address:
         problems.append(f"gateway.routing_address: {s.routing_address!r} is not an address")
     if s.logging.level not in ("debug", "info", "warning", "error"):

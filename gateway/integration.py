@@ -5,6 +5,7 @@ documents, check explicit recipients against them, and package them for mail cli
     inspect      every structured attachment validated   DocumentError     550 5.6.0 file: fault
     route        routing@DOMAIN -> practitioners' boxes   RoutingRefused    550 5.1.1 / 5.1.4 / 5.6.0
     consistency  explicit recipients vs the documents'    ConsistencyRefused 550 5.7.1 ("refuse")
+                                                          or held for an administrator ("hold")
     package      bare CDA/HL7 -> IHE_XDM.ZIP, summary, X-MSS-* headers
 
 A message without anything that could be a document (every leaf a text body that starts
@@ -56,7 +57,8 @@ class Integrated:
     content: bytes  # packaged when it holds documents, else the submitted bytes
     routed: tuple[str, ...] = ()  # the documents' recipients, for the routing address
     documents: int = 0
-    warning: str = ""  # explicit and documents' recipients differ ("warn" mode)
+    warning: str = ""  # explicit and documents' recipients differ ("warn", "hold" modes)
+    held: bool = False  # "hold" mode and a difference: deliveries wait for an administrator
 
 
 class IntegrationRefused(Exception):
@@ -127,13 +129,16 @@ async def integrate(
             _refusal(exc), _error_mdn(message, exc, settings, submitted, now)
         ) from None
     content = submitted.content if examined.packaged is None else examined.packaged
-    return Integrated(content, routed, len(report.documents), warning)
+    held = bool(warning) and settings.gateway.consistency == "hold"
+    return Integrated(content, routed, len(report.documents), warning, held)
 
 
 async def _recipients(
     db: Database, settings: Settings, submitted: Submitted, report: DocumentReport
 ) -> tuple[tuple[str, ...], str]:
-    """(the documents' recipients for the routing address, a consistency warning)."""
+    """(the documents' recipients for the routing address, a consistency warning). In
+    "warn" and "hold" modes, documents naming practitioners unknown here are a difference
+    too: the explicit recipients cannot be checked against them."""
     if submitted.to_routing:
         async with db.lookup() as session:
             routed = await resolve_recipients(session, report)

@@ -11,7 +11,9 @@
                                 → complete the header (Message-ID, Date)
                                 → protect: sign and encrypt per recipient form
                                   (gateway.protect)
-                                → the copies to queue, one per crypto form
+                                → the copies to queue, one per crypto form, held for
+                                  an administrator when the documents name other
+                                  recipients (gateway.consistency "hold")
 
 Everything here is pure except the look-ups (the directory, the key store, another
 operator's certificate lookup given as a callable by the edge) and the crypto work, which
@@ -227,7 +229,8 @@ class Accepted:
     copies: tuple[Copy, ...]
     forms: tuple[str, ...] = ()  # the crypto form of each copy (gateway.protection)
     documents: int = 0  # structured documents recognised
-    warning: str = ""  # explicit recipients differ from the documents' ("warn" mode)
+    warning: str = ""  # explicit recipients differ from the documents' ("warn", "hold")
+    held: bool = False  # to hold for an administrator ("hold" mode and a difference)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +334,7 @@ async def _protected(
         tuple(s.form for s in sealed),
         integrated.documents,
         integrated.warning,
+        integrated.held,
     )
 
 

@@ -10,7 +10,8 @@ Unknown, suspended or ambiguous identifiers refuse the message with the identifi
 so does a document whose recipients all fail to resolve.
 
 `check_consistency` compares explicit envelope recipients with the documents' recipients
-(settings.gateway.consistency: "warn" returns the differences, "refuse" raises).
+(settings.gateway.consistency: "warn" and "hold" return the differences, "refuse" raises;
+the submission handler holds the message's deliveries in "hold" mode).
 """
 
 from __future__ import annotations

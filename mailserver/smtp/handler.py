@@ -5,7 +5,9 @@ MAIL and RCPT run the pipeline's checks; DATA runs `pipeline.decide` (policy, do
 sign and encrypt per recipient form, in the crypto process pool), adds the Received field
 to each protected copy and commits the message and its delivery rows in one transaction
 with the audit entries; only after that commit does the client hear `250 2.0.0 Ok: queued
-as ID`. A failed commit answers 451 4.3.0 (452 4.3.1 when the disk is full), never 250.
+as ID` (`…, held for review` when the documents name other practitioners and
+gateway.consistency is "hold": committed, its deliveries held for an administrator).
+A failed commit answers 451 4.3.0 (452 4.3.1 when the disk is full), never 250.
 A refused message with an integration MDN to send (an applicative sender that asked for
 one) has that MDN queued, and is still refused.
 """
@@ -37,6 +39,7 @@ from storage.base import utcnow
 from storage.errors import StorageUnavailable, disk_full
 
 log = get_logger(__name__)
+HOLD_RULE = "documents-consistent"  # the check whose difference holds a message
 
 
 class SubmissionHandler(SaslMechanisms):
@@ -187,6 +190,8 @@ class SubmissionHandler(SaslMechanisms):
         log.info(Event.SMTP_MESSAGE_ACCEPTED, client=ctx.client_ip, login=ctx.actor,
                  queue_id=queue_id, count=len(envelope.rcpt_tos))
         metrics.MESSAGES_ACCEPTED.labels(listener=ctx.listener).inc()
+        if verdict.held:
+            return replies.QUEUED_HELD.format(queue_id=queue_id)
         self._on_queued()
         return replies.QUEUED.format(queue_id=queue_id)
 
@@ -227,6 +232,7 @@ class SubmissionHandler(SaslMechanisms):
             copies=[pipeline.Copy(field + c.content, c.recipients) for c in verdict.copies],
             submitter=identity.principal.address,
             client=ctx.client_ip,
+            held=verdict.warning if verdict.held else "",
         )
 
     async def _queue_notice(self, ctx: SessionContext, notice: pipeline.Copy) -> None:
@@ -294,6 +300,7 @@ def _accepted_event(
             "protection": list(verdict.forms),
             "documents": verdict.documents,
             **({"consistency": verdict.warning} if verdict.warning else {}),
+            **({"held": HOLD_RULE} if verdict.held else {}),
         },
     )
 

@@ -20,6 +20,12 @@ AUTH_TOO_MANY = "421 4.7.0 Too many failed logins on this connection; closing"
 SENDER_OK = "250 2.1.0 Sender ok"
 RECIPIENT_OK = "250 2.1.5 Recipient ok"
 QUEUED = "250 2.0.0 Ok: queued as {queue_id}"
+# Committed, but delivered only once an administrator releases it (gateway.consistency
+# "hold"): the documents name other practitioners than the recipients.
+QUEUED_HELD = (
+    "250 2.0.0 Ok: queued as {queue_id}, held for review: the documents name other"
+    " recipients than the envelope"
+)
 STORAGE_UNAVAILABLE = "451 4.3.0 Temporary storage failure; try again later"
 STORAGE_FULL = "452 4.3.1 Insufficient system storage; try again later"
 LOCAL_ERROR = "451 4.3.0 Local error in processing; try again later"

@@ -64,3 +64,15 @@ def test_crl_refresh_margin_is_set_and_bounded_by_the_crl_lifetime(tmp_path: Pat
         with pytest.raises(ConfigError) as info:
             load_settings(tmp_path, {"SALUS_CA__CRL_REFRESH_DAYS": bad})
         assert "ca.crl_refresh_days: must be 1 to 29 (a CRL lives 30 days)" in info.value.problems
+
+
+@pytest.mark.parametrize("mode", ["warn", "refuse", "hold"])
+def test_consistency_modes(tmp_path: Path, mode: str) -> None:
+    settings = load_settings(tmp_path, {"SALUS_GATEWAY__CONSISTENCY": mode})
+    assert settings.gateway.consistency == mode
+
+
+def test_an_unknown_consistency_mode_names_the_three(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, {"SALUS_GATEWAY__CONSISTENCY": "deliver"})
+    assert "gateway.consistency: must be 'warn', 'refuse' or 'hold'" in info.value.problems

@@ -21,7 +21,7 @@ import smtplib
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,11 +197,19 @@ async def _seed(db: Database) -> None:
 
 @asynccontextmanager
 async def node(
-    data_dir: Path, database_url: str, tls: TlsMaterial, ca_file: Path
+    data_dir: Path,
+    database_url: str,
+    tls: TlsMaterial,
+    ca_file: Path,
+    *,
+    gateway: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Node]:
-    """A running operator: submission, delivery and IMAP on free loopback ports."""
+    """A running operator: submission, delivery and IMAP on free loopback ports (and
+    `gateway` settings other than the defaults, when given)."""
     data_dir.mkdir()
     values: dict[str, dict[str, str]] = {"database": {"url": database_url}}
+    if gateway:
+        values["gateway"] = dict(gateway)
     for key in LISTENERS:
         section, name = key.split(".")
         values.setdefault(section, {})[name] = "127.0.0.1:0"
