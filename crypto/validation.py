@@ -278,7 +278,7 @@ def _check_revocation(
 ) -> None:
     for cert, issuer in itertools.pairwise(path):
         for crl in crls:
-            if crl.issuer != issuer.subject or not _crl_signed_by(crl, issuer):
+            if crl.issuer != issuer.subject or not crl_signed_by(crl, issuer):
                 continue
             entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
             if entry is not None and entry.revocation_date_utc <= at:
@@ -289,7 +289,8 @@ def _check_revocation(
                 )
 
 
-def _crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
+def crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
+    """True when `issuer`'s key made `crl`'s signature."""
     public = issuer.public_key()
     if not isinstance(
         public,
