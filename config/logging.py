@@ -92,6 +92,10 @@ class Event(StrEnum):
     AUTH_THROTTLED = "auth.throttled"
     TRUST_PEER_REFUSED = "trust.peer_refused"
     LOOKUP_REQUEST = "lookup.request"
+    LOOKUP_CRL = "lookup.crl"  # a peer's CRL asked for (or ours answered)
+    LOOKUP_CRL_REFUSED = "lookup.crl_refused"  # a peer's CRL failed its checks
+    LOOKUP_CRL_KEPT = "lookup.crl_kept"  # no fresh CRL: the one held, still current, is used
+    LOOKUP_CRL_UNKNOWN = "lookup.crl_unknown"  # no current CRL of a peer can be had
     # operations
     HTTP_REQUEST = "http.request"
     HTTP_CONNECTION_REFUSED = "http.connection.refused"

@@ -10,8 +10,9 @@ The document answered to `GET /v1/mailboxes/{address}` (JSON, UTF-8):
 
 Pure: `render` and `parse` the document, `check` the keys before anything is encrypted
 to them (the leaf chains to the peer domain's CA, is for e-mail protection, names the
-address; the OpenPGP key is usable and certified for the address when it is the one
-asked for). Errors say whether the sender should give up (no such key) or retry later.
+address and is not revoked by the peer's CRL; the OpenPGP key is usable and certified
+for the address when it is the one asked for). Errors say whether the sender should
+give up (no such key) or retry later.
 """
 
 from __future__ import annotations
@@ -142,9 +143,15 @@ def _text(data: dict[str, Any], name: str, address: str) -> str:
     return value
 
 
-def check(keys: RemoteKeys, anchors: Sequence[x509.Certificate], at: dt.datetime) -> None:
+def check(
+    keys: RemoteKeys,
+    anchors: Sequence[x509.Certificate],
+    at: dt.datetime,
+    crls: Sequence[x509.CertificateRevocationList] = (),
+) -> None:
     """Refuse keys we must not encrypt to: the S/MIME certificate always (the peer's MX
-    verifies signatures with the same CA), the OpenPGP key when it is the preferred form."""
+    verifies signatures with the same CA; `crls`, the peer's, must not revoke it), the
+    OpenPGP key when it is the preferred form."""
     try:
         chain = x509.load_pem_x509_certificates(keys.certificate_chain_pem)
     except ValueError:
@@ -157,6 +164,7 @@ def check(keys: RemoteKeys, anchors: Sequence[x509.Certificate], at: dt.datetime
             at=at,
             usage=Usage.ENCRYPT,
             address=keys.address,
+            crls=crls,
         )
     except CertificateRefused as exc:
         raise KeyRefused(

@@ -2,7 +2,9 @@
 
 One request per connection: `GET /v1/mailboxes/{address}` answers the published keys of
 that exact address (`answer.published_keys`) as JSON, or 404 with the same body whether
-the mailbox is unknown, suspended or keyless. The TLS handshake demands a client
+the mailbox is unknown, suspended or keyless; `GET /v1/crl` answers this operator's
+current CRL (PEM, as the CRL refresh service keeps it), or 404 before there is one, so
+that peers can check our certificates for revocation. The TLS handshake demands a client
 certificate chaining to a trusted domain's anchors (the context follows the trust list,
 `TrustSpace`), then the certificate must name a host under that domain. Every answer and
 every refused peer is in the audit trail (identifiers only).
@@ -18,11 +20,15 @@ import contextlib
 import json
 import urllib.parse
 from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 
+from cryptography import x509
+
 from config.logging import Event, get_logger
-from crypto import ca
+from crypto import ca, keystore
+from gateway.trust import peer_crl
 from gateway.trust.remote_keys import PATH_PREFIX, render
 from mailserver import metrics
 from mailserver.app import Runtime
@@ -173,10 +179,38 @@ class LookupService:
         await self._respond(writer, response)
 
     async def _answer(self, request: Request, identity: PeerIdentity, client: str) -> Response:
-        if not request.path.startswith(PATH_PREFIX):
+        answer: Callable[[Request, PeerIdentity, str], Awaitable[Response]]
+        if request.path == peer_crl.PATH and not request.query:
+            answer = self._crl
+        elif request.path.startswith(PATH_PREFIX):
+            answer = self._mailbox
+        else:
             return HttpError(HTTPStatus.NOT_FOUND).response()
         if request.method != "GET":
             return HttpError(HTTPStatus.METHOD_NOT_ALLOWED, allow="GET").response()
+        return await answer(request, identity, client)
+
+    async def _crl(self, _request: Request, identity: PeerIdentity, client: str) -> Response:
+        try:
+            async with self.runtime.db.write() as session:
+                pems = await keystore.crl_pems(session)
+                result = "published" if pems else "not-published"
+                detail = {"crl_number": _number(pems[0])} if pems else {}
+                await audit.append(
+                    session,
+                    self._event(
+                        identity, client, "crl", result, action="lookup.crl", detail=detail
+                    ),
+                )
+        except StorageUnavailable:
+            log.warning(Event.STORAGE_UNAVAILABLE, operation="lookup")
+            return HttpError(HTTPStatus.SERVICE_UNAVAILABLE).response()
+        log.info(Event.LOOKUP_CRL, domain=identity.domain, client=client, outcome=result)
+        if not pems:
+            return _not_published()
+        return Response(HTTPStatus.OK, pems[0], peer_crl.MEDIA_TYPE)
+
+    async def _mailbox(self, request: Request, identity: PeerIdentity, client: str) -> Response:
         try:
             text = urllib.parse.unquote(request.path[len(PATH_PREFIX) :], errors="strict")
         except UnicodeDecodeError:
@@ -194,7 +228,9 @@ class LookupService:
                     session, settings.service.local_domains, self._issuing_pem, address
                 )
                 result = "published" if keys is not None else "not-published"
-                await audit.append(session, self._event(identity, client, address, result))
+                await audit.append(
+                    session, self._event(identity, client, address, result, action="lookup.mailbox")
+                )
         except StorageUnavailable:
             log.warning(Event.STORAGE_UNAVAILABLE, operation="lookup")
             return HttpError(HTTPStatus.SERVICE_UNAVAILABLE).response()
@@ -203,19 +239,33 @@ class LookupService:
             return _not_published()
         return Response(HTTPStatus.OK, render(keys), JSON)
 
-    def _event(self, identity: PeerIdentity, client: str, address: str, result: str) -> AuditEvent:
+    def _event(
+        self,
+        identity: PeerIdentity,
+        client: str,
+        target: str,
+        result: str,
+        *,
+        action: str,
+        detail: Mapping[str, object] | None = None,
+    ) -> AuditEvent:
         return AuditEvent(
             f"peer:{identity.domain}",
-            "lookup.mailbox",
-            address,
+            action,
+            target,
             result,
             f"lookup:{client}",
-            {"peer_certificate": identity.serial, "peer_fingerprint": identity.fingerprint},
+            {
+                "peer_certificate": identity.serial,
+                "peer_fingerprint": identity.fingerprint,
+                **(detail or {}),
+            },
         )
 
     async def _audit(self, identity: PeerIdentity, client: str, address: str, result: str) -> None:
+        event = self._event(identity, client, address, result, action="lookup.mailbox")
         with contextlib.suppress(StorageUnavailable):
-            await audit.record(self.runtime.db, self._event(identity, client, address, result))
+            await audit.record(self.runtime.db, event)
 
     async def _refused_peer(self, client: str, reason: str) -> None:
         log.warning(Event.TRUST_PEER_REFUSED, listener=self.name, client=client)
@@ -235,3 +285,7 @@ class LookupService:
         with contextlib.suppress(ConnectionError, TimeoutError):
             async with asyncio.timeout(self.limits.read_seconds):
                 await writer.drain()
+
+
+def _number(pem: bytes) -> int:
+    return keystore.crl_number(x509.load_pem_x509_crl(pem))

@@ -309,6 +309,14 @@ async def protect(
     return smime.join_message(outer, sealed)
 
 
+async def revoke(op: Operator, address: str) -> None:
+    """Revoke `address`'s certificates at `op`, as `salus keys revoke` does: the mailbox
+    has no active key afterwards and `op`'s CRL lists them."""
+    ca = ServiceCa.load(op.data_dir, KeySealer.from_data_dir(op.data_dir))
+    async with op.db.write() as session:
+        await keystore.revoke(session, ca, address, utcnow())
+
+
 async def enqueue_message(
     op: Operator, sender: str, recipients: Iterable[str], content: bytes, message_id: str
 ) -> str:
@@ -363,6 +371,7 @@ __all__ = [
     "operator_templates",
     "operators",
     "protect",
+    "revoke",
     "statuses",
     "wait_until",
 ]

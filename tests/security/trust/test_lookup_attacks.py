@@ -45,7 +45,10 @@ async def _started(ops: dict[str, Operator]) -> tuple[Operator, Operator, ssl.SS
     return a, b, context
 
 
-async def test_strangers_get_no_answer(operator_templates: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", [f"/v1/mailboxes/{doctor(1, 'b.test')}", "/v1/crl"])
+async def test_strangers_get_no_answer(
+    operator_templates: dict[str, Path], tmp_path: Path, path: str
+) -> None:
     async with operators(
         operator_templates, tmp_path, domains=("a.test", "b.test", "c.test")
     ) as ops:
@@ -56,12 +59,11 @@ async def test_strangers_get_no_answer(operator_templates: dict[str, Path], tmp_
         untrusted = client_context(c.runtime.tls.material, [b.ca_chain().decode("ascii")])
         for context in (anonymous, untrusted):
             with pytest.raises((ssl.SSLError, ConnectionError)):
-                answer = await asyncio.to_thread(
-                    ask, b, context, get(f"/v1/mailboxes/{doctor(1, 'b.test')}")
-                )
+                answer = await asyncio.to_thread(ask, b, context, get(path))
                 if not answer:  # TLS 1.3: the refusal may arrive as a closed connection
                     raise ConnectionError("closed without an answer")
         assert await b.audit("lookup.mailbox") == []
+        assert await b.audit("lookup.crl") == []
 
 
 @pytest.mark.parametrize(
@@ -80,6 +82,9 @@ async def test_strangers_get_no_answer(operator_templates: dict[str, Path], tmp_
             405,
         ),
         (b"GET /v1/mailboxes/doctor.1@b.test HTTP/1.1\r\n\r\n", 400),  # no Host
+        (get("/v1/crl?since=1"), 404),
+        (get("/v1/crl/1"), 404),
+        (b"POST /v1/crl HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405),
     ],
 )
 async def test_only_exact_addresses_are_answered(

@@ -9,8 +9,9 @@ from gateway.policy import run_chain
 from gateway.policy.facts import DataStats
 from gateway.trust import mx_rules
 from gateway.trust.inbound import OPENPGP, SMIME, protection_form, without_foreign_results
+from gateway.trust.remote_keys import MAX_DOCUMENT_BYTES
 from mailserver.lookup.answer import exact_address
-from mailserver.lookup.client import parse_response_head
+from mailserver.lookup.https import parse_response_head
 
 LIMITS = SmtpSettings()
 SMIME_BODY = (
@@ -109,12 +110,15 @@ def test_only_exact_addresses_are_looked_up(text: str, expected: str | None) -> 
 
 
 def test_response_heads() -> None:
-    assert parse_response_head(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n") == (200, 12)
-    assert parse_response_head(b"HTTP/1.1 404 Not Found\r\n\r\n") == (404, 0)
+    limit = MAX_DOCUMENT_BYTES
+    assert parse_response_head(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n", max_body=limit
+    ) == (200, 12)
+    assert parse_response_head(b"HTTP/1.1 404 Not Found\r\n\r\n", max_body=limit) == (404, 0)
     for bad in (
         b"SMTP 220 hi\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n",
     ):
         with pytest.raises(ValueError):
-            parse_response_head(bad)
+            parse_response_head(bad, max_body=limit)
