@@ -41,6 +41,15 @@ class InboundRefused(Exception):
         return (type(self), (self.reason,))
 
 
+class InboundDeferred(InboundRefused):
+    """The message cannot be judged now (the sending domain's revocation status or key is
+    not to be had): the peer hears a temporary refusal and tries again later (RFC 3463
+    X.7.5: the information needed to validate the message is not available)."""
+
+    def reply(self) -> str:
+        return f"451 4.7.5 {self.reason}"
+
+
 @dataclass(frozen=True, slots=True)
 class Verified:
     """An inbound message that decrypted for one recipient and whose signature holds."""

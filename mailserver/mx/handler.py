@@ -23,7 +23,7 @@ from gateway import mdn
 from gateway.pipeline import bare_message_id
 from gateway.policy import Decision, run_chain
 from gateway.trust import mx_rules
-from gateway.trust.inbound import InboundRefused
+from gateway.trust.inbound import InboundDeferred, InboundRefused
 from mailserver import metrics
 from mailserver.app import Runtime
 from mailserver.mx import verify
@@ -310,7 +310,7 @@ class MxHandler:
             ctx.actor,
             "mx.refuse",
             "data",
-            "refused",
+            "deferred" if isinstance(refused, InboundDeferred) else "refused",
             ctx.source,
             {"stage": "protection", "sender": sender, "reason": refused.reason},
         )

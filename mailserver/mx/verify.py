@@ -3,8 +3,10 @@
 For each accepted recipient the message is decrypted with that mailbox's keys (every
 generation: crypto.keystore) and its signature judged (`gateway.trust.inbound`): S/MIME
 against the sending domain's CA with the From address, PGP/MIME against the key the
-sending domain's lookup publishes for the From address. The CPU work runs in the
-crypto process pool.
+sending domain's lookup publishes for the From address. S/MIME signers are checked
+against the sending domain's current CRL, fetched from its lookup (`PeerCrls`); when
+none can be had the message is deferred (451), not judged blind. The CPU work runs in
+the crypto process pool.
 
 Then the copies: client-decrypt mailboxes receive the original ciphertext (with our
 trace and result fields on top), server-decrypt mailboxes the verified plaintext (with
@@ -21,7 +23,8 @@ from directory.models import DeliveryMode
 from directory.repository import MailboxRef
 from gateway.pipeline import Copy
 from gateway.trust import inbound
-from gateway.trust.inbound import InboundRefused, Verified
+from gateway.trust.inbound import InboundDeferred, InboundRefused, Verified
+from gateway.trust.peer_crl import RevocationUnknown
 from gateway.trust.remote_keys import KeyLookupFailed
 from mailserver.app import Runtime
 from mailserver.trust_tls import TrustedPeer
@@ -42,14 +45,15 @@ async def check_recipients(
     peer: TrustedPeer,
     recipients: Sequence[MailboxRef],
 ) -> list[Checked]:
-    """Decrypt and verify for every recipient; InboundRefused at the first failure."""
+    """Decrypt and verify for every recipient; InboundRefused at the first failure
+    (InboundDeferred when it cannot be judged now)."""
     form = inbound.protection_form(message)
     signer_public = ""
+    crl: list[bytes] = []
     if form == inbound.OPENPGP:
-        try:
-            signer_public = (await runtime.key_lookup.keys(sender)).openpgp_public
-        except KeyLookupFailed as exc:
-            raise InboundRefused(f"the sender's OpenPGP key cannot be had: {exc.reason}") from None
+        signer_public = await _signer_openpgp_key(runtime, sender)
+    else:
+        crl = await _sending_domain_crl(runtime, peer.domain)
     checked = []
     pool, now = runtime.crypto_pool, utcnow()
     for mailbox in recipients:
@@ -58,7 +62,9 @@ async def check_recipients(
                 pairs = await keystore.decryption_keys(session, runtime.sealer, mailbox.address)
             keys = [(p.key_pem, p.chain_pem) for p in pairs]
             anchors = [peer.ca_pem.encode("ascii")]
-            verified = await pool.run(inbound.verify_smime, message, keys, anchors, sender, now)
+            verified = await pool.run(
+                inbound.verify_smime, message, keys, anchors, sender, now, crl=crl
+            )
         else:
             async with runtime.db.read() as session:
                 secrets = await keystore.openpgp_secrets(session, runtime.sealer, mailbox.address)
@@ -67,6 +73,27 @@ async def check_recipients(
             )
         checked.append(Checked(mailbox, verified))
     return checked
+
+
+async def _signer_openpgp_key(runtime: Runtime, sender: str) -> str:
+    """The OpenPGP key the sending domain publishes for `sender` (its S/MIME certificate
+    checked against that domain's CRL on the way, `LookupClient.keys`)."""
+    try:
+        return (await runtime.key_lookup.keys(sender)).openpgp_public
+    except KeyLookupFailed as exc:
+        refusal = InboundDeferred if exc.temporary else InboundRefused
+        raise refusal(f"the sender's OpenPGP key cannot be had: {exc.reason}") from None
+
+
+async def _sending_domain_crl(runtime: Runtime, domain: str) -> list[bytes]:
+    """The sending domain's current CRL (PEM; none when it publishes none)."""
+    try:
+        crl = await runtime.key_lookup.crls.current(domain)
+    except RevocationUnknown as unknown:
+        raise InboundDeferred(
+            f"the revocation status of {domain}'s certificates is unknown now ({unknown.reason})"
+        ) from None
+    return [] if crl is None else [crl.pem]
 
 
 def copies(

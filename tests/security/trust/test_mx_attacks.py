@@ -185,6 +185,7 @@ async def test_an_altered_ciphertext_is_one_opaque_refusal(
     async with operators(operator_templates, tmp_path) as ops:
         a, b = ops["a.test"], ops["b.test"]
         await b.serve("mx", "lookup")
+        await a.serve("lookup")  # where B fetches A's CRL
         await b.trust(a)
         await a.trust(b)
         _, message = letter(SENDER, RECIPIENT, "Synthetic text.")
@@ -212,7 +213,9 @@ async def test_a_signature_by_another_operators_certificate_is_refused(
     ) as ops:
         a, b, c = ops["a.test"], ops["b.test"], ops["c.test"]
         await b.serve("mx", "lookup")
+        await a.serve("lookup")  # where B fetches A's CRL
         await b.trust(a)
+        await a.trust(b)
         await b.trust(c)
         await c.trust(b)
         # C's doctor signs a letter whose From is A's doctor; A's MX connection carries it.
