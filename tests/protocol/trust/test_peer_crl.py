@@ -5,6 +5,7 @@ current, and refuses B's certificates that it revokes (DESIGN section 7)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -36,24 +37,33 @@ async def _republish(op: Operator, address: str) -> None:
         )
 
 
-async def test_b_answers_its_crl_to_a_trusted_peer(
+@pytest.fixture
+async def peers(
     operator_templates: dict[str, Path], tmp_path: Path
-) -> None:
+) -> AsyncIterator[tuple[Operator, Operator]]:
+    """(A, B): trusting each other, B's lookup listening."""
     async with operators(operator_templates, tmp_path) as ops:
         a, b = ops["a.test"], ops["b.test"]
         await b.serve("lookup")
         await a.trust(b)
         await b.trust(a)
-        crl = await a.runtime.key_lookup.crls.current("b.test")
-        assert crl is not None
-        assert crl.pem == await _crl_pem(b)
-        assert crl.next_update > utcnow()
-        (entry,) = await b.audit("lookup.crl")
-        assert (entry.actor, entry.object, entry.result) == ("peer:a.test", "crl", "published")
-        assert '"crl_number": 1' in entry.detail
-        # Held: a second question does not ask B again.
-        assert await a.runtime.key_lookup.crls.current("b.test") == crl
-        assert len(await b.audit("lookup.crl")) == 1
+        yield a, b
+
+
+async def test_b_answers_its_crl_to_a_trusted_peer(
+    peers: tuple[Operator, Operator],
+) -> None:
+    a, b = peers
+    crl = await a.runtime.key_lookup.crls.current("b.test")
+    assert crl is not None
+    assert crl.pem == await _crl_pem(b)
+    assert crl.next_update > utcnow()
+    (entry,) = await b.audit("lookup.crl")
+    assert (entry.actor, entry.object, entry.result) == ("peer:a.test", "crl", "published")
+    assert '"crl_number": 1' in entry.detail
+    # Held: a second question does not ask B again.
+    assert await a.runtime.key_lookup.crls.current("b.test") == crl
+    assert len(await b.audit("lookup.crl")) == 1
 
 
 async def test_a_peer_outside_bs_trust_list_gets_no_crl(
@@ -68,54 +78,42 @@ async def test_a_peer_outside_bs_trust_list_gets_no_crl(
         assert await b.audit("lookup.crl") == []  # the handshake itself was refused
 
 
-async def test_no_crl_yet_is_a_404(operator_templates: dict[str, Path], tmp_path: Path) -> None:
-    async with operators(operator_templates, tmp_path) as ops:
-        a, b = ops["a.test"], ops["b.test"]
-        await b.serve("lookup")
-        await a.trust(b)
-        await b.trust(a)
-        async with b.db.write() as session:
-            await session.execute(delete(CaCrl))
-        assert await a.runtime.key_lookup.crls.current("b.test") is None
-        (entry,) = await b.audit("lookup.crl")
-        assert entry.result == "not-published"
+async def test_no_crl_yet_is_a_404(peers: tuple[Operator, Operator]) -> None:
+    a, b = peers
+    async with b.db.write() as session:
+        await session.execute(delete(CaCrl))
+    assert await a.runtime.key_lookup.crls.current("b.test") is None
+    (entry,) = await b.audit("lookup.crl")
+    assert entry.result == "not-published"
 
 
 async def test_a_refuses_a_certificate_b_revoked_but_still_publishes(
-    operator_templates: dict[str, Path], tmp_path: Path
+    peers: tuple[Operator, Operator],
 ) -> None:
-    async with operators(operator_templates, tmp_path) as ops:
-        a, b = ops["a.test"], ops["b.test"]
-        await b.serve("lookup")
-        await a.trust(b)
-        await b.trust(a)
-        await revoke(b, doctor(2, "b.test"))
-        await _republish(b, doctor(2, "b.test"))
-        with pytest.raises(KeyRefused) as refused:
-            await a.runtime.key_lookup.keys(doctor(2, "b.test"))
-        assert refused.value.reply().startswith(f"550 5.7.1 <{doctor(2, 'b.test')}>")
-        assert "revoked" in refused.value.reason
-        # The refusal is remembered; B's other mailboxes are untouched.
-        with pytest.raises(KeyRefused):
-            await a.runtime.key_lookup.keys(doctor(2, "b.test"))
-        assert (await a.runtime.key_lookup.keys(doctor(1, "b.test"))).address == doctor(1, "b.test")
+    a, b = peers
+    await revoke(b, doctor(2, "b.test"))
+    await _republish(b, doctor(2, "b.test"))
+    with pytest.raises(KeyRefused) as refused:
+        await a.runtime.key_lookup.keys(doctor(2, "b.test"))
+    assert refused.value.reply().startswith(f"550 5.7.1 <{doctor(2, 'b.test')}>")
+    assert "revoked" in refused.value.reason
+    # The refusal is remembered; B's other mailboxes are untouched.
+    with pytest.raises(KeyRefused):
+        await a.runtime.key_lookup.keys(doctor(2, "b.test"))
+    assert (await a.runtime.key_lookup.keys(doctor(1, "b.test"))).address == doctor(1, "b.test")
 
 
 async def test_cached_keys_are_checked_again_when_bs_crl_changes(
-    operator_templates: dict[str, Path], tmp_path: Path
+    peers: tuple[Operator, Operator],
 ) -> None:
-    async with operators(operator_templates, tmp_path) as ops:
-        a, b = ops["a.test"], ops["b.test"]
-        await b.serve("lookup")
-        await a.trust(b)
-        await b.trust(a)
-        await a.runtime.key_lookup.keys(doctor(2, "b.test"))  # cached for cache_seconds
-        await revoke(b, doctor(2, "b.test"))
-        a.runtime.key_lookup.crls.forget("b.test")  # as when the refresh interval is over
-        with pytest.raises(KeyRefused) as refused:
-            await a.runtime.key_lookup.keys(doctor(2, "b.test"))
-        assert "revoked" in refused.value.reason
-        assert len(await b.audit("lookup.mailbox")) == 1  # the cached answer, checked again
+    a, b = peers
+    await a.runtime.key_lookup.keys(doctor(2, "b.test"))  # cached for cache_seconds
+    await revoke(b, doctor(2, "b.test"))
+    a.runtime.key_lookup.crls.forget("b.test")  # as when the refresh interval is over
+    with pytest.raises(KeyRefused) as refused:
+        await a.runtime.key_lookup.keys(doctor(2, "b.test"))
+    assert "revoked" in refused.value.reason
+    assert len(await b.audit("lookup.mailbox")) == 1  # the cached answer, checked again
 
 
 async def test_a_crl_not_signed_by_bs_ca_is_refused(
@@ -148,31 +146,27 @@ class Clocks:
 
 
 async def test_a_held_crl_serves_until_its_next_update_then_status_is_unknown(
-    operator_templates: dict[str, Path], tmp_path: Path
+    peers: tuple[Operator, Operator],
 ) -> None:
-    async with operators(operator_templates, tmp_path) as ops:
-        a, b = ops["a.test"], ops["b.test"]
-        await b.serve("lookup")
-        await a.trust(b)
-        await b.trust(a)
-        clocks = Clocks()
-        crls = PeerCrls(
-            a.runtime.trust,
-            timeout=5,
-            refresh_seconds=3600,
-            clock=lambda: clocks.monotonic,
-            now=lambda: clocks.wall,
-        )
-        held = await crls.current("b.test")
-        assert held is not None
-        await b.stop("lookup")
-        # Past the refresh interval, B cannot be asked: the CRL held is still current.
-        clocks.monotonic += 3601
-        clocks.wall += dt.timedelta(hours=1)
-        assert await crls.current("b.test") == held
-        # Past its nextUpdate nothing says whether B revoked a certificate meanwhile.
-        clocks.monotonic += 3601
-        clocks.wall = held.next_update + dt.timedelta(seconds=1)
-        with pytest.raises(RevocationUnknown) as unknown:
-            await crls.current("b.test")
-        assert "cannot be reached" in unknown.value.reason
+    a, b = peers
+    clocks = Clocks()
+    crls = PeerCrls(
+        a.runtime.trust,
+        timeout=5,
+        refresh_seconds=3600,
+        clock=lambda: clocks.monotonic,
+        now=lambda: clocks.wall,
+    )
+    held = await crls.current("b.test")
+    assert held is not None
+    await b.stop("lookup")
+    # Past the refresh interval, B cannot be asked: the CRL held is still current.
+    clocks.monotonic += 3601
+    clocks.wall += dt.timedelta(hours=1)
+    assert await crls.current("b.test") == held
+    # Past its nextUpdate nothing says whether B revoked a certificate meanwhile.
+    clocks.monotonic += 3601
+    clocks.wall = held.next_update + dt.timedelta(seconds=1)
+    with pytest.raises(RevocationUnknown) as unknown:
+        await crls.current("b.test")
+    assert "cannot be reached" in unknown.value.reason
