@@ -109,10 +109,12 @@ def settle_heap() -> None:
 
     Modules, SQLAlchemy's metadata and statement caches, the TLS contexts and the
     services live as long as the process, yet each full collection walked all of them
-    again: 45-93 ms a collection under the paced submission load (docs/benchmarks.md),
-    a pause of the event loop that every open session waited through, and the whole of
-    the PostgreSQL run's p99. `gc.freeze` moves them to the permanent generation; what
-    is allocated afterwards is collected as before.
+    again: 45-93 ms a collection under the paced submission load, a pause of the event
+    loop that every open session waited through, and most of the paced PostgreSQL
+    load's p99 (docs/benchmarks.md). `gc.freeze` moves them to the permanent generation;
+    what is allocated afterwards is collected as before. Objects frozen here that later
+    form unreachable cycles (a TLS context replaced on SIGHUP) are not reclaimed: a few,
+    once.
     """
     gc.collect()
     gc.freeze()
