@@ -17,10 +17,12 @@ CRL of the domain can be had: certificates of that domain cannot be judged now).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from crypto.validation import crl_signed_by, load_crls
 
@@ -60,6 +62,7 @@ class PeerCrl:
     pem: bytes
     number: int
     next_update: dt.datetime
+    issuer_key: str  # SHA-256 of the signing CA's public key: numbers count per issuer
 
     def load(self) -> x509.CertificateRevocationList:
         return x509.load_pem_x509_crl(self.pem)
@@ -76,12 +79,11 @@ def check(domain: str, pem: bytes, anchors: Sequence[x509.Certificate], at: dt.d
     if len(crls) != 1:
         raise CrlRefused(f"the CRL of {domain} cannot be read as one PEM CRL")
     crl = crls[0]
-    issuer = next((a for a in anchors if a.subject == crl.issuer), None)
-    if issuer is None or not crl_signed_by(crl, issuer):
-        raise CrlRefused(
-            f"the CRL of {domain} (issuer {crl.issuer.rfc4514_string()}) is not signed by"
-            f" the CA registered for {domain}"
-        )
+    # Every anchor of that name is tried: a CA re-keyed during a rotation keeps its name.
+    named = [a for a in anchors if a.subject == crl.issuer]
+    issuer = next((a for a in named if crl_signed_by(crl, a)), None)
+    if issuer is None:  # the issuer's name is the peer's text: not repeated in replies
+        raise CrlRefused(f"the CRL of {domain} is not signed by the CA registered for {domain}")
     _check_crl_sign(issuer, domain)
     next_update = crl.next_update_utc
     if crl.last_update_utc > at + CLOCK_SKEW:
@@ -94,7 +96,14 @@ def check(domain: str, pem: bytes, anchors: Sequence[x509.Certificate], at: dt.d
         number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
     except x509.ExtensionNotFound:
         raise CrlRefused(f"the CRL of {domain} has no CRL number") from None
-    return PeerCrl(domain, pem, number, next_update)
+    return PeerCrl(domain, pem, number, next_update, _key_id(issuer))
+
+
+def _key_id(ca: x509.Certificate) -> str:
+    spki = ca.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).hexdigest()
 
 
 def _check_crl_sign(issuer: x509.Certificate, domain: str) -> None:

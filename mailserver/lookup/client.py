@@ -117,8 +117,9 @@ class LookupClient:
             raise KeyRefused(keys.address, f"{keys.domain} is not in the trust space")
         try:
             await self._check(keys, peer, crl)
-        except KeyRefused as refused:
-            self._cache[keys.address] = _Cached(cached.until, refused, crl)
+        except KeyRefused as refused:  # kept like any refusal: at most negative_seconds
+            until = min(cached.until, self._clock() + self.negative_seconds)
+            self._cache[keys.address] = _Cached(until, refused, crl)
             raise
         self._cache[keys.address] = _Cached(cached.until, keys, crl)
         return keys

@@ -9,7 +9,9 @@ When no fresh CRL can be had (the lookup is down, or it answers with a CRL that 
 refused), the one held is used until its own nextUpdate, and asked for again after
 `RETRY_SECONDS`. Past that there is no answer but `RevocationUnknown`: the caller refuses
 for now (451), since nobody can say whether the certificate was revoked meanwhile. A
-refused CRL is never held, and neither is one older (by CRL number) than the one held.
+refused CRL is never held, and neither is one older (by CRL number) than the one held
+from the same CA key. What is held is dropped when the domain's registered CA chain
+changes (`salus trust add --replace`).
 
 A peer that publishes no CRL (404: a lookup older than `GET /v1/crl`) gets None: its
 certificates are judged without one, as `crypto.validation` does for any issuer that
@@ -40,6 +42,7 @@ RETRY_SECONDS = 60.0
 class _Held:
     crl: PeerCrl | None  # None: the peer publishes none
     refresh_at: float  # on the monotonic clock
+    ca_pem: str  # the domain's registered CA chain when it was fetched
 
 
 class PeerCrls:
@@ -74,6 +77,12 @@ class PeerCrls:
         no current CRL of it can be had."""
         domain = domain.strip().lower()
         held = self._held.get(domain)
+        if held is not None and not await self._same_ca(domain, held):
+            # The peer's CA was replaced (`salus trust add --replace`): a CRL of the
+            # old CA says nothing of the new one's certificates, and the new one's
+            # numbers start again. Fetched afresh, compared with nothing.
+            self._held.pop(domain, None)
+            held = None
         if held is not None and held.refresh_at > self._clock() and self._usable(held):
             return held.crl
         pending = self._inflight.get(domain)
@@ -94,12 +103,16 @@ class PeerCrls:
         future.set_result(found)
         return found
 
+    async def _same_ca(self, domain: str, held: _Held) -> bool:
+        peer = (await self.trust.snapshot()).peer(domain)
+        return peer is not None and peer.ca_pem == held.ca_pem
+
     def _usable(self, held: _Held) -> bool:
         return held.crl is None or held.crl.next_update > self._now()
 
     async def _refresh(self, domain: str, held: _Held | None) -> PeerCrl | None:
         try:
-            found = await self._fetch(domain)
+            found, ca_pem = await self._fetch(domain)
             if held is not None and held.crl is not None:
                 _no_older(domain, found, held.crl)
         except RevocationUnknown as failed:
@@ -107,9 +120,9 @@ class PeerCrls:
                 log.warning(Event.LOOKUP_CRL_UNKNOWN, domain=domain, reason=failed.reason)
                 raise
             log.warning(Event.LOOKUP_CRL_KEPT, domain=domain, reason=failed.reason)
-            self._held[domain] = _Held(held.crl, self._clock() + RETRY_SECONDS)
+            self._held[domain] = _Held(held.crl, self._clock() + RETRY_SECONDS, held.ca_pem)
             return held.crl
-        self._held[domain] = _Held(found, self._clock() + self._keep_seconds(found))
+        self._held[domain] = _Held(found, self._clock() + self._keep_seconds(found), ca_pem)
         return found
 
     def _keep_seconds(self, crl: PeerCrl | None) -> float:
@@ -118,7 +131,9 @@ class PeerCrls:
         left = (crl.next_update - self._now()).total_seconds()
         return max(0.0, min(self.refresh_seconds, left))
 
-    async def _fetch(self, domain: str) -> PeerCrl | None:
+    async def _fetch(self, domain: str) -> tuple[PeerCrl | None, str]:
+        """The domain's CRL as its lookup answers it (None: it publishes none), and the
+        CA chain it was checked against."""
         try:
             context, peer = await self.trust.client_context(domain)
         except PeerRefused:
@@ -150,16 +165,19 @@ class PeerCrls:
             ) from None
         log.info(Event.LOOKUP_CRL, domain=domain, http_status=status)
         if status == 404:
-            return None
+            return None, peer.ca_pem
         if status != 200:
             raise RevocationUnknown(
                 domain, f"the certificate lookup of {domain} did not give its CRL ({status})"
             )
         try:
-            return await asyncio.to_thread(peer_crl.check, domain, body, peer.anchors, self._now())
+            checked = await asyncio.to_thread(
+                peer_crl.check, domain, body, peer.anchors, self._now()
+            )
         except CrlRefused as refused:
             log.warning(Event.LOOKUP_CRL_REFUSED, domain=domain, reason=refused.reason)
             raise RevocationUnknown(domain, refused.reason) from None
+        return checked, peer.ca_pem
 
 
 def _no_older(domain: str, found: PeerCrl | None, held: PeerCrl) -> None:
@@ -167,7 +185,7 @@ def _no_older(domain: str, found: PeerCrl | None, held: PeerCrl) -> None:
     restored backup would unrevoke certificates): keep the one held instead."""
     if found is None:
         raise RevocationUnknown(domain, f"{domain} no longer publishes its CRL")
-    if found.number < held.number:
+    if found.issuer_key == held.issuer_key and found.number < held.number:
         raise RevocationUnknown(
             domain,
             f"the CRL of {domain} is older (number {found.number}) than the one held"

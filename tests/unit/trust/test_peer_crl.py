@@ -93,3 +93,22 @@ def test_a_crl_that_is_not_current_is_refused(
 def test_anything_but_one_numbered_pem_crl_is_refused(pem: bytes) -> None:
     with pytest.raises(CrlRefused):
         check("b.test", pem, ANCHORS_B, NOW)
+
+
+def test_a_crl_of_a_re_keyed_ca_of_the_same_name_is_taken() -> None:
+    """During a rotation the registered chain may hold two CAs of one name: each is
+    tried, and the CRL records which key signed it."""
+    rekeyed = ca("Issuing CA b.test", ROOT_B)
+    anchors = [ROOT_B.cert, ISSUING_B.cert, rekeyed.cert]
+    old, new = (
+        check("b.test", crl(ISSUING_B), anchors, NOW),
+        check("b.test", crl(rekeyed), anchors, NOW),
+    )
+    assert old.issuer_key != new.issuer_key
+
+
+def test_a_refusal_does_not_repeat_the_issuer_name_the_peer_wrote() -> None:
+    hostile = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "CA\r\n250 2.0.0 Ok")])
+    with pytest.raises(CrlRefused) as refused:
+        check("b.test", crl(ISSUING_C, issuer=hostile), ANCHORS_B, NOW)
+    assert "250" not in refused.value.reason and "\r" not in refused.value.reason
