@@ -230,6 +230,9 @@ async def record(db: Database, *events: AuditEvent) -> None:
         await append(session, *events)
 
 
+VERIFY_WALKS = 3  # walks of one verify when retention moves the start meanwhile
+
+
 async def verify(db: Database, batch: int = 5000) -> int:
     """Walk the whole chain; return the number of entries, or raise AuditChainBroken.
 
@@ -238,14 +241,37 @@ async def verify(db: Database, batch: int = 5000) -> int:
     removed from the start outside retention are named like those removed elsewhere; it
     ends at the head as read before the walk, whose last entry must match it. Entries a
     running server appends meanwhile come after that head and are left for the next run.
+    The walk reads in batches, each its own snapshot: when retention moved the start
+    while it walked (another node's hourly purge), what looks like a removal is its, and
+    the walk starts again from the new start (at most VERIFY_WALKS times).
     """
+    walks = 0
+    while True:
+        start, head = await _bounds(db)
+        try:
+            return await _walk(db, start, head, batch)
+        except AuditChainBroken:
+            walks += 1
+            if walks >= VERIFY_WALKS or (await _bounds(db))[0] == start:
+                raise
+
+
+async def _bounds(db: Database) -> tuple[tuple[int, str], tuple[int, str] | None]:
+    """(the recorded start: first kept seq and the prev_hash it carries, the head)."""
     async with db.read() as session:
         start = (await session.execute(_READ_START)).one_or_none()
         head = (await session.execute(select(AuditHead.seq, AuditHead.hash))).one_or_none()
-    first_seq, first_prev = (int(start[0]), str(start[1])) if start else (1, GENESIS)
+    first = (int(start[0]), str(start[1])) if start else (1, GENESIS)
+    return first, None if head is None else (int(head[0]), str(head[1]))
+
+
+async def _walk(
+    db: Database, start: tuple[int, str], head: tuple[int, str] | None, batch: int
+) -> int:
+    first_seq, first_prev = start
     count = 0
     prev, expected_seq = first_prev, first_seq
-    async for entry in _entries(db, None, batch, until=None if head is None else int(head[0])):
+    async for entry in _entries(db, None, batch, until=None if head is None else head[0]):
         if count == 0:
             _check_start(entry, first_seq, first_prev)
         if entry.seq != expected_seq:
@@ -259,9 +285,9 @@ async def verify(db: Database, batch: int = 5000) -> int:
             raise AuditChainBroken(entry.seq, "content does not match its hash (altered)")
         prev, expected_seq = entry.hash, entry.seq + 1
         count += 1
-    if head is not None and (head.hash != prev or head.seq + 1 != expected_seq):
+    if head is not None and (head[1] != prev or head[0] + 1 != expected_seq):
         raise AuditChainBroken(
-            head.seq, "the chain head does not match the last entry (entries removed)"
+            head[0], "the chain head does not match the last entry (entries removed)"
         )
     return count
 

@@ -133,6 +133,29 @@ async def test_retention_purge_verifies_and_a_removal_after_it_is_detected(db: D
     assert await _broken(db) == (5, f"entry 4 is {FROM_THE_START}")
 
 
+async def test_a_purge_during_the_walk_is_not_taken_for_tampering(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another node's retention purges while `salus audit verify` walks: the entries it
+    removed ahead of the walk are its, and the walk starts again from the new start."""
+    await audit.record(db, *(_event(n) for n in range(4)))
+    cutoff = utcnow()
+    await audit.record(db, *(_event(n) for n in range(4, 6)))
+    walk = audit._entries  # the walk, with the purge in the middle of its first pass
+    purged: list[int] = []
+
+    async def purged_meanwhile(*args: Any, **kwargs: Any) -> AsyncIterator[AuditEntry]:
+        async for entry in walk(*args, **kwargs):
+            yield entry
+            if entry.seq == 1 and not purged:
+                purged.append(await purge_audit(db, cutoff))
+
+    monkeypatch.setattr(audit, "_entries", purged_meanwhile)
+    # Left: entries 5 and 6, and 7, the purge's own (the second walk reads the head again).
+    assert await audit.verify(db, batch=1) == 3
+    assert purged == [4]
+
+
 async def test_retention_purge_of_every_entry_verifies(db: Database) -> None:
     await audit.record(db, *(_event(n) for n in range(3)))
     assert await purge_audit(db, utcnow() + dt.timedelta(days=1)) == 3
