@@ -93,6 +93,8 @@ async def release(data_dir: Path, queue_id: str) -> None:
         if not (await _message(ctx, queue_id)).held:
             fail(f"{queue_id} is not held for review")
         count = await hold.release(ctx.db, queue_id, actor=ctx.actor)
+    if not count:  # another administrator released or refused it meanwhile
+        fail(f"{queue_id} is no longer held for review: see `salus queue show {queue_id}`")
     click.echo(f"{queue_id}: {count} held recipient(s) released for delivery")
 
 
@@ -108,6 +110,8 @@ async def delete(data_dir: Path, queue_id: str) -> None:
             count = await hold.refuse(
                 ctx.db, _at_rest(ctx), ctx.settings, queue_id, actor=ctx.actor
             )
+            if not count:  # released or refused by another administrator meanwhile
+                fail(f"{queue_id} is no longer held for review: see `salus queue show {queue_id}`")
             click.echo(f"{queue_id}: {count} held recipient(s) refused; the sender gets a report")
             return
         count = await inspect.delete(ctx.db, queue_id, actor=ctx.actor)

@@ -207,7 +207,7 @@ class Deliverer:
                 if row is None or message is None:
                     return None
                 retry_at = None if permanent else next_attempt(
-                    row.attempts + 1, message.received_at, now, settings.delivery
+                    row.attempts + 1, queued_at(message, row), now, settings.delivery
                 )
                 if retry_at is None:
                     final = reply if permanent else _expired(row, reply)
@@ -252,7 +252,7 @@ class Deliverer:
         if (
             not row.delay_notified
             and wants_report(message)
-            and delay_notice_due(message.received_at, now, settings.delivery)
+            and delay_notice_due(queued_at(message, row), now, settings.delivery)
         ):
             original = await _content(session, self.runtime, row)
             status = RecipientStatus(row.recipient, "delayed", _status_of(reply), reply, now)
@@ -320,3 +320,10 @@ def _event(row: Delivery | outcome.Pending, action: str, result: str, reply: str
         "",
         {"recipient": row.recipient, "delivery_id": row.id, "reply": reply[:200]},
     )
+
+
+def queued_at(message: QueuedMessage, row: Delivery) -> dt.datetime:
+    """Since when the row has waited for delivery, which the delay report and the expiry
+    count from: its message's arrival, or its release when it was held for review (the
+    time an administrator took is not the delivery's delay)."""
+    return max(message.received_at, row.created_at)

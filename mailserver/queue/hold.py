@@ -2,7 +2,8 @@
 
 A held message was committed and answered 250 like any other, but its delivery rows are
 `held`, which no worker claims. `release` makes them `queued` and due now, so the
-workers take them at their next poll. `refuse` gives each its final outcome, bounced
+workers take them at their next poll; their delay report and expiry count from the
+release (`Delivery.created_at`), not from the arrival. `refuse` gives each its final outcome, bounced
 "refused by an administrator", and queues one DSN (RFC 3464, action failed) to the
 sender for all of them, as a permanent delivery failure does (mailserver.delivery.bounce).
 Each is one transaction with its trace events and its audit entry; neither touches a
@@ -45,7 +46,7 @@ async def release(db: Database, queue_id: str, *, actor: str) -> int:
         result = await session.execute(
             update(Delivery)
             .where(Delivery.queue_id == ident, Delivery.status == _HELD)
-            .values(status=DeliveryStatus.QUEUED.value, next_attempt_at=now,
+            .values(status=DeliveryStatus.QUEUED.value, next_attempt_at=now, created_at=now,
                     lease_owner=None, lease_until=None)
             .returning(Delivery.id)
         )  # fmt: skip

@@ -110,6 +110,7 @@ class Delivery(Base):
     lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     last_reply: Mapped[str] = mapped_column(String(1000), default="")
     delay_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Queued for delivery at: the message's arrival, or its release when it was held.
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     final_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 

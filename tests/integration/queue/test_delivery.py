@@ -20,11 +20,13 @@ from directory.models import Mailbox
 from mailserver.app import Runtime
 from mailserver.delivery import local
 from mailserver.delivery.local import Deliverer
+from mailserver.queue import hold
 from mailserver.queue.claim import Lease, claim
 from mailserver.queue.enqueue import content_context
 from mailserver.queue.models import Delivery, QueuedContent, QueuedMessage, QueueEvent
 from mailserver.tls import ReloadableContexts, TlsMaterial
 from storage.audit import AuditEntry
+from storage.base import utcnow
 from storage.database import Database
 from tests.integration.queue.conftest import Enqueue, inbox
 
@@ -170,11 +172,34 @@ async def test_temporary_failures_back_off_then_expire(
     async with runtime.db.write() as session:
         past = row.created_at - dt.timedelta(hours=3)
         await session.execute(update(QueuedMessage).values(received_at=past))
-        await session.execute(update(Delivery).values(next_attempt_at=past))
+        await session.execute(update(Delivery).values(next_attempt_at=past, created_at=past))
     assert await run_once(runtime) == ["bounced"]
     statuses = {r.recipient: (r.status, r.last_reply[:9]) for r in await rows(runtime.db)}
     assert statuses[RCPT] == ("bounced", "451 4.4.7")
     assert statuses[SENDER][0] == "queued"  # the DSN (failed, 4.4.7) waits for delivery
+
+
+async def test_a_message_held_for_hours_is_judged_from_its_release(
+    runtime: Runtime, put: Enqueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held for review past the delay report and expiry times, then released: its first
+    temporary failure defers it, with no delay report and no 'expired' bounce."""
+    await mailbox(runtime.db, SENDER)
+    await mailbox(runtime.db, RCPT)
+
+    async def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("store fault")
+
+    monkeypatch.setattr(local, "deliver", broken)
+    queue_id = await put([RCPT])
+    past = utcnow() - dt.timedelta(hours=3)  # beyond delay_dsn_after and expire_after
+    async with runtime.db.write() as session:
+        await session.execute(update(QueuedMessage).values(received_at=past))
+        await session.execute(update(Delivery).values(status="held", created_at=past))
+    assert await hold.release(runtime.db, queue_id, actor="admin") == 1
+    assert await run_once(runtime) == ["deferred"]
+    (row,) = await rows(runtime.db)
+    assert (row.status, row.attempts, row.delay_notified) == ("deferred", 1, False)
 
 
 async def test_a_batch_with_one_failing_row_falls_back_row_by_row(
@@ -229,6 +254,7 @@ async def test_a_long_delay_tells_the_sender_once(
     async with runtime.db.write() as session:  # queued 90 minutes ago: past the delay notice
         past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=90)
         await session.execute(update(QueuedMessage).values(received_at=past))
+        await session.execute(update(Delivery).values(created_at=past))
     for _ in range(2):
         assert await run_once(runtime, "w") in (["deferred"], ["deferred", "deferred"])
         async with runtime.db.write() as session:
