@@ -1,14 +1,16 @@
 """The migrations build the whole schema from empty, tear it down again, and match the
 models exactly (no pending autogenerate difference), on SQLite and PostgreSQL; 0005
-records where an existing audit chain starts."""
+records where an existing audit chain starts; 0006 keeps the queue's trace."""
 
 from __future__ import annotations
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import delete, inspect
+from sqlalchemy import delete, inspect, select, update
+from sqlalchemy.exc import IntegrityError
 
+from mailserver.queue.models import Delivery, QueuedContent, QueuedMessage, QueueEvent
 from storage import audit, migrate
 from storage.audit import AuditEntry
 from storage.base import Base
@@ -51,6 +53,54 @@ async def test_audit_chain_start_of_an_existing_chain(database_url: str) -> None
         with pytest.raises(AuditChainBroken) as info:
             await audit.verify(db)
         assert info.value.seq == 4
+    finally:
+        await db.dispose()
+
+
+async def _trace(db: Database) -> list[tuple[str, int | None, str]]:
+    async with db.read() as session:
+        rows = await session.execute(
+            select(QueueEvent.queue_id, QueueEvent.delivery_id, QueueEvent.event).order_by(
+                QueueEvent.id
+            )
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def _set_status(db: Database, status: str) -> None:
+    async with db.write() as session:
+        await session.execute(update(Delivery).values(status=status))
+
+
+async def test_held_status_keeps_the_queue_and_its_trace(database_url: str) -> None:
+    """0006 changes the deliveries' status CHECK (SQLite rebuilds the table, whose drop
+    cascades to the trace events): the rows and their events survive the upgrade and
+    the downgrade, and the downgrade refuses while a message is held."""
+    db = Database(database_url)
+    try:
+        await migrate.upgrade(db, "0005")
+        async with db.write() as session:
+            session.add(QueuedMessage(id="Q1", message_id="m1@salus.test", sender="a@salus.test",
+                                      origin="submission", size=10))  # fmt: skip
+            await session.flush()
+            session.add(QueuedContent(id="Q1.0", queue_id="Q1", sealed=b"sealed"))
+            await session.flush()
+            row = Delivery(queue_id="Q1", content_id="Q1.0", recipient="b@salus.test")
+            session.add(row)
+            await session.flush()
+            session.add_all([QueueEvent(queue_id="Q1", event="accepted"),
+                             QueueEvent(queue_id="Q1", delivery_id=row.id, event="queued")])  # fmt: skip
+        trace = [("Q1", None, "accepted"), ("Q1", row.id, "queued")]
+        await migrate.upgrade(db, "0006")
+        assert await _trace(db) == trace
+        await _set_status(db, "held")  # refused by 0005's CHECK, allowed by 0006's
+        with pytest.raises(RuntimeError, match="1 held deliveries"):
+            await migrate.downgrade(db, "0005")
+        await _set_status(db, "queued")
+        await migrate.downgrade(db, "0005")
+        assert await _trace(db) == trace
+        with pytest.raises(IntegrityError):
+            await _set_status(db, "held")
     finally:
         await db.dispose()
 
