@@ -112,9 +112,9 @@ def settle_heap() -> None:
     again: 45-93 ms a collection under the paced submission load, a pause of the event
     loop that every open session waited through, and most of the paced PostgreSQL
     load's p99 (docs/benchmarks.md). `gc.freeze` moves them to the permanent generation;
-    what is allocated afterwards is collected as before. Objects frozen here that later
-    form unreachable cycles (a TLS context replaced on SIGHUP) are not reclaimed: a few,
-    once.
+    what is allocated afterwards is collected as before. An object frozen here that is
+    later dropped while in a cycle is not reclaimed: at most the TLS contexts replaced on
+    SIGHUP or when the trust list changes.
     """
     gc.collect()
     gc.freeze()
