@@ -152,9 +152,9 @@ async def test_a_failed_dsn_produces_no_further_dsn(runtime: Runtime, put: Enque
     assert [r.status for r in await rows(runtime.db)] == ["bounced", "bounced"]
 
 
-async def test_temporary_failures_back_off_then_expire(
-    runtime: Runtime, put: Enqueue, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+async def store_fault(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both mailboxes exist, and every store into them fails (a temporary fault)."""
     await mailbox(runtime.db, SENDER)
     await mailbox(runtime.db, RCPT)
 
@@ -162,6 +162,11 @@ async def test_temporary_failures_back_off_then_expire(
         raise RuntimeError("store fault")
 
     monkeypatch.setattr(local, "deliver", broken)
+
+
+async def test_temporary_failures_back_off_then_expire(
+    runtime: Runtime, put: Enqueue, store_fault: None
+) -> None:
     await put([RCPT])
     assert await run_once(runtime) == ["deferred"]
     (row,) = await rows(runtime.db)
@@ -180,17 +185,10 @@ async def test_temporary_failures_back_off_then_expire(
 
 
 async def test_a_message_held_for_hours_is_judged_from_its_release(
-    runtime: Runtime, put: Enqueue, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, put: Enqueue, store_fault: None
 ) -> None:
     """Held for review past the delay report and expiry times, then released: its first
     temporary failure defers it, with no delay report and no 'expired' bounce."""
-    await mailbox(runtime.db, SENDER)
-    await mailbox(runtime.db, RCPT)
-
-    async def broken(*_args: Any, **_kwargs: Any) -> None:
-        raise RuntimeError("store fault")
-
-    monkeypatch.setattr(local, "deliver", broken)
     queue_id = await put([RCPT])
     past = utcnow() - dt.timedelta(hours=3)  # beyond delay_dsn_after and expire_after
     async with runtime.db.write() as session:
@@ -241,15 +239,8 @@ def count_commits(db: Database) -> list[int]:
 
 
 async def test_a_long_delay_tells_the_sender_once(
-    runtime: Runtime, put: Enqueue, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, put: Enqueue, store_fault: None
 ) -> None:
-    await mailbox(runtime.db, SENDER)
-    await mailbox(runtime.db, RCPT)
-
-    async def broken(*_args: Any, **_kwargs: Any) -> None:
-        raise RuntimeError("store fault")
-
-    monkeypatch.setattr(local, "deliver", broken)
     queue_id = await put([RCPT])
     async with runtime.db.write() as session:  # queued 90 minutes ago: past the delay notice
         past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=90)
