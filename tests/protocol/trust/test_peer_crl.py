@@ -14,7 +14,8 @@ from sqlalchemy import delete, update
 from crypto import keystore
 from crypto.models import CaCrl, KeyStatus, MailboxKey
 from gateway.trust.peer_crl import RevocationUnknown
-from gateway.trust.remote_keys import KeyRefused, LookupUnavailable
+from gateway.trust.remote_keys import KeyRefused, LookupUnavailable, NoPublishedKey
+from mailserver.lookup.client import LookupClient
 from mailserver.lookup.peer_crls import PeerCrls
 from storage.base import utcnow
 from tests.integration.trust.operators import Operator, doctor, operators, revoke
@@ -114,6 +115,26 @@ async def test_cached_keys_are_checked_again_when_bs_crl_changes(
         await a.runtime.key_lookup.keys(doctor(2, "b.test"))
     assert "revoked" in refused.value.reason
     assert len(await b.audit("lookup.mailbox")) == 1  # the cached answer, checked again
+
+
+async def test_a_refusal_found_on_a_cached_answer_is_kept_like_other_refusals(
+    peers: tuple[Operator, Operator],
+) -> None:
+    """A cached answer refused when B's CRL changes is remembered for negative_seconds,
+    as every refusal is, not for what was left of the answer's own cache time: a mailbox
+    B re-keys is reachable again within a minute."""
+    a, b = peers
+    clock = [0.0]
+    lookup = LookupClient(a.runtime.trust, cache_seconds=300, clock=lambda: clock[0])
+    await lookup.keys(doctor(2, "b.test"))
+    await revoke(b, doctor(2, "b.test"))
+    lookup.crls.forget("b.test")
+    with pytest.raises(KeyRefused):
+        await lookup.keys(doctor(2, "b.test"))
+    clock[0] += lookup.negative_seconds + 1  # well within the answer's 300 s
+    with pytest.raises(NoPublishedKey):  # B is asked again: it no longer publishes one
+        await lookup.keys(doctor(2, "b.test"))
+    assert len(await b.audit("lookup.mailbox")) == 2
 
 
 async def test_a_crl_not_signed_by_bs_ca_is_refused(
